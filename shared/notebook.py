@@ -1,0 +1,55 @@
+"""`start()`: the first call of every notebook.
+
+    from shared import start
+    run = start("module01_nlp_foundations/01_nlp_and_applications.ipynb")
+
+It fixes the seeds, chooses the profile (and prints why), prints the library versions so a bug
+report says what ran, applies the course's figure style, and opens the notebook's results ledger.
+"""
+import importlib.metadata
+import os
+import platform
+from dataclasses import dataclass
+
+from .ledger import Ledger
+from .profile import Profile, active_profile
+from .utils import set_seed, use_plot_style
+
+SHOWN_LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "scikit-learn")
+
+
+@dataclass
+class Run:
+    notebook: str      # path of the notebook, relative to the repository root
+    profile: Profile   # the active profile and why it was chosen
+    ledger: Ledger     # where results are recorded and checked
+    seed: int
+
+    def record(self, name, value, fmt=".4g"):
+        return self.ledger.record(name, value, fmt)
+
+    def expect(self, name, **rule):
+        return self.ledger.expect(name, **rule)
+
+
+def library_versions(names=SHOWN_LIBRARIES) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def start(notebook: str, seed: int = 0, libraries=SHOWN_LIBRARIES) -> Run:
+    profile = active_profile()
+    if profile.name == "tiny":
+        # Tiny never needs the hub: make any accidental hub call fail at once, not after ~20 s.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    set_seed(seed)
+    use_plot_style()
+    versions = "  ".join(f"{k} {v}" for k, v in library_versions(libraries).items())
+    print(f"notebook: {notebook}\nprofile:  {profile}\nseed:     {seed}\nversions: {versions}")
+    return Run(notebook, profile, Ledger(notebook, profile.name), seed)

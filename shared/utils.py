@@ -1,0 +1,112 @@
+"""Small helpers every notebook uses: seeds, device, timing, memory, figures, progress bars."""
+import os
+import random
+import resource
+import sys
+import time
+import tracemalloc
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm  # noqa: F401  (re-exported: `from shared.utils import tqdm`)
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) and ask torch for deterministic kernels."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def get_device(prefer: str | None = None) -> str:
+    """'cuda' when a GPU is present (or `prefer` says so), else 'cpu'."""
+    import torch
+
+    if prefer:
+        return prefer
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class Measurement:
+    seconds: float = 0.0       # wall time
+    peak_bytes: int = 0        # peak memory allocated inside the block (see `measure`)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+@contextmanager
+def measure(device: str = "cpu", track_memory: bool = True):
+    """Time a block and its peak memory.
+
+    On CUDA the peak comes from the allocator; on CPU from `tracemalloc`, which sees Python and
+    NumPy allocations but not torch's CPU tensors (use `torch_cpu_peak_bytes` for those).
+
+        with measure() as m:
+            work()
+        print(m.seconds, m.peak_mb)
+    """
+    import torch
+
+    result = Measurement()
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    elif track_memory:
+        tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        yield result
+    finally:
+        if cuda:
+            torch.cuda.synchronize()
+            result.peak_bytes = torch.cuda.max_memory_allocated()
+        elif track_memory:
+            result.peak_bytes = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        result.seconds = time.perf_counter() - start
+
+
+def torch_cpu_peak_bytes(fn, *args, **kwargs) -> tuple[object, int]:
+    """Run `fn` under the torch profiler and return (its result, peak CPU tensor bytes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = fn(*args, **kwargs)
+    current = peak = 0
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    for event in events:
+        current += event.cpu_memory_usage
+        peak = max(peak, current)
+    return out, peak
+
+
+def process_peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def use_plot_style() -> None:
+    """One look for every figure in the course."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.figsize": (7, 4),
+        "figure.dpi": 100,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.titleweight": "bold",
+        "font.size": 10,
+        "legend.frameon": False,
+    })
