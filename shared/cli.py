@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .curriculum import MODULE_TITLES, Task, resolve, tasks
+from .curriculum import MODULE_TITLES, resolve, tasks
 from .paths import build_dir
 
 EXIT_BAD_ARGS = 2
@@ -33,19 +33,21 @@ class NotebookFailed(RuntimeError):
     pass
 
 
-def execute_notebook(task: Task, profile: str | None, timeout: int) -> dict:
-    """Run one notebook top to bottom in a fresh kernel; write the executed copy under build/."""
+def execute_notebook(path: Path, name: str, profile: str | None, timeout: int) -> dict:
+    """Run one notebook top to bottom in a fresh kernel; write the executed copy under build/.
+
+    `name` is the notebook's path relative to the repository (where its copy is written)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.read(task.path, as_version=4)
-    env_profile = {"JOURNEY_PROFILE": profile} if profile else {}
-    os.environ.update(env_profile)
+    nb = nbformat.read(path, as_version=4)
+    if profile:
+        os.environ["JOURNEY_PROFILE"] = profile  # the kernel inherits this environment
     os.environ.setdefault("JOURNEY_BUILD", str(build_dir()))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(task.path.parent)}})
-    out = build_dir() / "executed" / task.notebook
+                            resources={"metadata": {"path": str(path.parent)}})
+    out = build_dir() / "executed" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
@@ -57,8 +59,8 @@ def execute_notebook(task: Task, profile: str | None, timeout: int) -> dict:
         nbformat.write(nb, out)
     seconds = time.perf_counter() - start
     if error:
-        raise NotebookFailed(f"{task.notebook}: {error} (executed copy: {out})")
-    return {"notebook": task.notebook, "seconds": round(seconds, 1), "executed": str(out)}
+        raise NotebookFailed(f"{name}: {error} (executed copy: {out})")
+    return {"notebook": name, "seconds": round(seconds, 1), "executed": str(out)}
 
 
 def _failing_cell(nb) -> str | None:
@@ -87,7 +89,7 @@ def cmd_run(args) -> int:
     for task in (bar := tqdm(runnable, desc="notebooks", unit="nb")):
         bar.set_postfix_str(Path(task.notebook).name)
         try:
-            done.append(execute_notebook(task, args.profile, args.timeout))
+            done.append(execute_notebook(task.path, task.notebook, args.profile, args.timeout))
         except NotebookFailed as failure:
             failures.append(str(failure))
             tqdm.write(f"FAILED {failure}")

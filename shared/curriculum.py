@@ -66,3 +66,34 @@ GITHUB_REPO = "llm-journey/llm-journey"  # owner/name on GitHub, used by the Col
 
 def colab_url(notebook: str) -> str:
     return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/main/{notebook}"
+
+
+BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+TABLE_START, TABLE_END = "<!-- curriculum:start -->", "<!-- curriculum:end -->"
+
+
+def curriculum_table() -> str:
+    """The README's curriculum table (regenerate with `python -m shared.curriculum`)."""
+    lines = []
+    for module, title in MODULE_TITLES.items():
+        lines += [f"\n### {title}  (`{module}`)\n", "| # | task | notebook | Colab | status |", "|---|---|---|---|---|"]
+        for t in (t for t in tasks() if t.module == module):
+            link = f"[{Path(t.notebook).name}]({t.notebook})"
+            colab = f"[![Open In Colab]({BADGE})]({colab_url(t.notebook)})" if t.status == "ready" else ""
+            lines.append(f"| {t.number} | {t.task} | {link} | {colab} | {t.status} |")
+    return "\n".join(lines).lstrip("\n")
+
+
+def update_readme(readme: Path) -> bool:
+    """Rewrite the table between the markers; True when the file changed."""
+    text = readme.read_text()
+    head, rest = text.split(TABLE_START)
+    _, tail = rest.split(TABLE_END)
+    new = f"{head}{TABLE_START}\n{curriculum_table()}\n{TABLE_END}{tail}"
+    readme.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    changed = update_readme(repo_root() / "README.md")
+    print("README.md curriculum table " + ("updated" if changed else "already current"))

@@ -42,8 +42,7 @@ class Ledger:
         """Store a result and print it; returns the value so it can be used inline."""
         value = _plain(value)
         self.results[name] = value
-        shown = format(value, fmt) if isinstance(value, numbers.Real) else value
-        print(f"[ledger] {name} = {shown}")
+        print(f"[ledger] {name} = {_show(value, fmt)}")
         self._write()
         return value
 
@@ -58,11 +57,11 @@ class Ledger:
         value = self.results[name]
         failures = []
         if below is not None and not value < below:
-            failures.append(f"< {below}")
+            failures.append(f"< {_show(below)}")
         if above is not None and not value > above:
-            failures.append(f"> {above}")
+            failures.append(f"> {_show(above)}")
         if equals is not None and not _close(value, equals, tol):
-            failures.append(f"== {equals}" + (f" (±{tol})" if tol else ""))
+            failures.append(f"== {_show(equals)}" + (f" (±{_show(tol)})" if tol else ""))
         if isinstance(value, float) and math.isnan(value):
             failures.append("not NaN")
         rule = _describe(below, above, equals, tol)
@@ -70,9 +69,9 @@ class Ledger:
         self._write()
         if failures:
             raise ExpectationFailed(
-                f"{self.notebook} [{self.profile}]: expected {name} {' and '.join(failures)}, got {value!r}"
+                f"{self.notebook} [{self.profile}]: expected {name} {' and '.join(failures)}, got {_show(value)}"
             )
-        print(f"[ledger] ok: {name} = {value!r} ({rule})")
+        print(f"[ledger] ok: {name} = {_show(value)} ({rule})")
 
     def _write(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +85,10 @@ class Ledger:
         self.path.write_text(json.dumps(payload, indent=2, default=str))
 
 
+def _show(value, fmt=".4g"):
+    return format(value, fmt) if isinstance(value, numbers.Real) and not isinstance(value, bool) else repr(value)
+
+
 def _close(value, target, tol):
     if isinstance(target, numbers.Real) and isinstance(value, numbers.Real):
         return abs(value - target) <= tol
@@ -95,9 +98,9 @@ def _close(value, target, tol):
 def _describe(below, above, equals, tol):
     parts = []
     if above is not None:
-        parts.append(f"> {above}")
+        parts.append(f"> {_show(above)}")
     if below is not None:
-        parts.append(f"< {below}")
+        parts.append(f"< {_show(below)}")
     if equals is not None:
-        parts.append(f"== {equals}" + (f" ±{tol}" if tol else ""))
+        parts.append(f"== {_show(equals)}" + (f" ±{_show(tol)}" if tol else ""))
     return " and ".join(parts)

@@ -1,0 +1,85 @@
+"""The `journey` command and the notebook harness: failures must fail loudly."""
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from shared import cli
+from shared.curriculum import resolve, tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+GOOD = ("x = 21 * 2", "assert x == 42")
+RAISING = ("x = 1", "raise ValueError('boom in cell two')")
+FAILED_EXPECTATION = (
+    "from shared.ledger import Ledger\nimport tempfile, pathlib\n"
+    "ledger = Ledger('t.ipynb', 'tiny', path=pathlib.Path(tempfile.mkdtemp()) / 'r.json')",
+    "ledger.record('accuracy', 0.4)\nledger.expect('accuracy', above=0.8)",
+)
+
+
+def test_list_shows_all_modules_and_tasks(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "12 modules, 59 tasks" in out
+    assert out.count("module") >= 12 and "01_nlp_and_applications.ipynb" in out
+
+
+def test_curriculum_has_59_unique_notebooks():
+    paths = [t.notebook for t in tasks()]
+    assert len(paths) == 59 == len(set(paths))
+
+
+def test_resolve_by_module_and_by_notebook():
+    assert len(resolve(["module01_nlp_foundations"])) == 11
+    assert [t.notebook for t in resolve(["module01_nlp_foundations/02_tokenization_exploration"])] == \
+        ["module01_nlp_foundations/02_tokenization_exploration.ipynb"]
+
+
+def test_unknown_target_exits_2(capsys):
+    assert cli.main(["run", "module99_nothing"]) == cli.EXIT_BAD_ARGS
+    assert "journey list" in capsys.readouterr().err
+
+
+def test_bad_subcommand_and_option_exit_2():
+    for argv in (["fly"], ["run", "--profile", "huge"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+
+
+def test_execute_good_notebook_writes_executed_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOURNEY_BUILD", str(tmp_path / "build"))
+    row = cli.execute_notebook(write_notebook(tmp_path / "good.ipynb", *GOOD), "m/good.ipynb", "tiny", 60)
+    executed = nbformat.read(row["executed"], as_version=4)
+    assert executed.cells[0].execution_count == 1
+
+
+@pytest.mark.parametrize("sources, message", [
+    (RAISING, "code cell 2 raised ValueError: boom in cell two"),
+    (FAILED_EXPECTATION, "code cell 2 raised ExpectationFailed"),
+])
+def test_execute_failing_notebook_names_the_cell(tmp_path, monkeypatch, sources, message):
+    monkeypatch.setenv("JOURNEY_BUILD", str(tmp_path / "build"))
+    with pytest.raises(cli.NotebookFailed, match=message):
+        cli.execute_notebook(write_notebook(tmp_path / "bad.ipynb", *sources), "m/bad.ipynb", "tiny", 60)
+
+
+@pytest.mark.parametrize("sources, expected_exit", [(GOOD, 0), (RAISING, 1), (FAILED_EXPECTATION, 1)])
+def test_nbval_harness_fails_on_raising_cell_or_failed_expectation(tmp_path, sources, expected_exit):
+    """The test suite's own notebook runner (pytest + nbval) turns a failure into a failing run."""
+    notebook = write_notebook(tmp_path / "nb.ipynb", *sources)
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                             "--rootdir", str(tmp_path), str(notebook)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == expected_exit, result.stdout[-2000:]
