@@ -11,6 +11,11 @@ from collections import defaultdict
 os.environ.setdefault("JOURNEY_PROFILE", "tiny")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each xdist worker runs its own notebook kernel: one math thread each keeps 2 workers from
+    # oversubscribing 2 cores (busy-waiting OpenMP threads made notebooks several times slower).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 NOTEBOOK_BUDGET_S = float(os.environ.get("JOURNEY_NOTEBOOK_BUDGET_S", 60))
 _notebook_seconds = defaultdict(float)  # "module../NN_x.ipynb" -> seconds over all its cells

@@ -47,7 +47,8 @@ def measure(device: str = "cpu", track_memory: bool = True):
     """Time a block and its peak memory.
 
     On CUDA the peak comes from the allocator; on CPU from `tracemalloc`, which sees Python and
-    NumPy allocations but not torch's CPU tensors (use `torch_cpu_peak_bytes` for those).
+    NumPy allocations but not torch's CPU tensors (for those, compare `process_peak_rss_mb` of
+    separate processes).
 
         with measure() as m:
             work()
@@ -73,20 +74,6 @@ def measure(device: str = "cpu", track_memory: bool = True):
             result.peak_bytes = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         result.seconds = time.perf_counter() - start
-
-
-def torch_cpu_peak_bytes(fn, *args, **kwargs) -> tuple[object, int]:
-    """Run `fn` under the torch profiler and return (its result, peak CPU tensor bytes)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        out = fn(*args, **kwargs)
-    current = peak = 0
-    events = sorted(prof.events(), key=lambda e: e.time_range.start)
-    for event in events:
-        current += event.cpu_memory_usage
-        peak = max(peak, current)
-    return out, peak
 
 
 def process_peak_rss_mb() -> float:
