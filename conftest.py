@@ -41,6 +41,9 @@ def pytest_terminal_summary(terminalreporter):
         flag = "  OVER BUDGET" if seconds > NOTEBOOK_BUDGET_S else ""
         terminalreporter.write_line(f"{seconds:7.1f} s  {path}{flag}")
     terminalreporter.write_line(f"{sum(_notebook_seconds.values()):7.1f} s  total (summed over workers)")
+    if _over_budget():
+        terminalreporter.write_line(f"FAILED: {len(_over_budget())} notebook(s) over the {NOTEBOOK_BUDGET_S:.0f} s budget "
+                                    "of the tiny profile: shrink their tiny config", red=True)
     (build_dir() / "notebook_times.json").write_text(json.dumps(dict(sorted(_notebook_seconds.items())), indent=1))
 
 

@@ -124,6 +124,30 @@ def _wikipedia_tiny():
     return DatasetDict(train=Dataset.from_list(_wiki_articles()))
 
 
+# --- pre-training text: WikiText-103 (full), the Wikipedia sample (tiny) -----------------------
+
+_WIKITEXT_TITLE = re.compile(r"^ = [^=].* = $")  # " = Robert Boulter = ": the first line of an article
+
+
+def _wikitext_articles(split: str) -> Dataset:
+    """WikiText-103 stores one line per row; join the lines back into one row per article."""
+    articles = []  # lists of lines
+    for line in _hub("Salesforce/wikitext", "wikitext-103-raw-v1", split=split)["text"]:
+        if _WIKITEXT_TITLE.match(line.rstrip("\n")) or not articles:
+            articles.append([])
+        articles[-1].append(line)
+    return Dataset.from_list([{"text": "".join(lines).strip()} for lines in articles])
+
+
+@dataset("wikitext", ["text"], "Wikipedia articles for language-model pre-training, held-out articles as validation",
+         "Salesforce/wikitext wikitext-103-raw-v1 (lines joined into articles)",
+         full=lambda: DatasetDict(train=_wikitext_articles("train"), validation=_wikitext_articles("validation")))
+def _wikitext_tiny():
+    articles = Dataset.from_list(_wiki_articles()).select_columns(["text"])
+    parts = articles.train_test_split(test_size=0.1, seed=SPLIT_SEED)
+    return DatasetDict(train=parts["train"], validation=parts["test"])
+
+
 # --- news (Lee corpus) ------------------------------------------------------------------------
 
 def _lee_docs(filename: str) -> list[dict]:

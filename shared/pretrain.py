@@ -115,6 +115,11 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.on_eval = on_eval  # called as on_eval(trainer) after each evaluation (e.g. print samples)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model lives; batches are moved there."""
+        return next(self.model.parameters()).device
+
     @torch.no_grad()
     def evaluate(self) -> float:
         """Mean loss over the first `eval_max_batches` sequential held-out batches."""
@@ -123,7 +128,7 @@ class Trainer:
         for i, (x, y) in enumerate(self.val_data.sequential(self.cfg.batch_size)):
             if i == self.cfg.eval_max_batches:
                 break
-            losses.append(self.model(x, targets=y)[1].item())
+            losses.append(self.model(x.to(self.device), targets=y.to(self.device))[1].item())
         self.model.train()
         return float(np.mean(losses))
 
@@ -131,8 +136,8 @@ class Trainer:
         lr = lr_at(self.step, self.cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        x, y = self.train_data.batch(self.cfg.batch_size, self.generator)
-        _, loss = self.model(x, targets=y)
+        x, y = self.train_data.batch(self.cfg.batch_size, self.generator)   # built on the CPU
+        _, loss = self.model(x.to(self.device), targets=y.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")

@@ -1,0 +1,64 @@
+"""Every registered dataset: its schema and seeded splits in the tiny profile; the foundation
+datasets' sizes, which notebooks rely on."""
+import pytest
+
+from shared import data
+
+ALL = sorted(data.DATASETS)
+SIZES = {  # split sizes of the tiny profile
+    "wikipedia": {"train": 106},
+    "news": {"train": 300, "test": 50},
+    "imdb": {"train": 20_000, "test": 5_000},
+    "rotten_tomatoes": {"train": 6_824, "test": 1_706},
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_tiny_schema(name):
+    dataset = data.load_dataset(name, profile="tiny")
+    for split, ds in dataset.items():
+        assert len(ds) > 0, split
+        for column in data.DATASETS[name].columns:
+            dtype = ds.features[column].dtype
+            assert dtype in ("string", "int64", "int32"), (split, column, dtype)
+            if dtype == "string":
+                assert all(value.strip() for value in ds[column][:50]), (split, column)  # none empty
+
+
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_tiny_sizes(name):
+    dataset = data.load_dataset(name, profile="tiny")
+    assert {split: len(ds) for split, ds in dataset.items()} == SIZES[name]
+
+
+@pytest.mark.parametrize("name", ["imdb", "rotten_tomatoes"])
+def test_labels_are_binary_and_both_present(name):
+    for ds in data.load_dataset(name, profile="tiny").values():
+        labels = list(ds["label"])
+        assert set(labels) == {0, 1}
+        assert 0.3 < sum(labels) / len(labels) < 0.7
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_splits_are_seeded(name):
+    """Building the dataset again (bypassing the cache) gives the same rows in the same order."""
+    cached = data.load_dataset(name, profile="tiny")
+    rebuilt = data.DATASETS[name].tiny()
+    assert list(rebuilt) == list(cached)
+    for split, ds in cached.items():
+        assert len(rebuilt[split]) == len(ds)
+        for column in data.DATASETS[name].columns:
+            assert rebuilt[split][column][:20] == ds[column][:20], (split, column)
+
+
+def test_unknown_dataset_lists_the_known_names():
+    with pytest.raises(KeyError) as error:
+        data.load_dataset("nope")
+    for name in ALL:
+        assert name in str(error.value)
+
+
+def test_full_profile_fails_fast_without_the_hub(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConnectionError, match="JOURNEY_PROFILE=tiny"):
+        data.load_dataset("news", profile="full")
