@@ -3,19 +3,26 @@
     from shared import start
     run = start("module01_nlp_foundations/01_nlp_and_applications.ipynb")
 
-It fixes the seeds, chooses the profile (and prints why), prints the library versions so a bug
-report says what ran, applies the course's figure style, and opens the notebook's results ledger.
+It fixes the seeds, chooses the profile (and prints why), fixes torch's CPU threads in the tiny
+profile, prints the library versions so a bug report says what ran, applies the course's figure
+style, and opens the notebook's results ledger.
 """
 import importlib.metadata
 import os
 import platform
 from dataclasses import dataclass
 
+import torch
+
 from .ledger import Ledger
 from .profile import Profile, active_profile
 from .utils import set_seed, use_plot_style
 
 SHOWN_LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "scikit-learn")
+# Float sums split across threads round differently, so a CPU run's numbers depend on the thread
+# count. The tiny profile uses one thread everywhere (CI, `journey run`, a laptop), so it records
+# the same results on every machine with the same kernels; override with JOURNEY_THREADS.
+TINY_THREADS = int(os.environ.get("JOURNEY_THREADS", "1"))
 
 
 @dataclass
@@ -47,9 +54,11 @@ def start(notebook: str, seed: int = 0, libraries=SHOWN_LIBRARIES) -> Run:
     if profile.name == "tiny":
         # Tiny never needs the hub: make any accidental hub call fail at once, not after ~20 s.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        torch.set_num_threads(TINY_THREADS)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     set_seed(seed)
     use_plot_style()
     versions = "  ".join(f"{k} {v}" for k, v in library_versions(libraries).items())
-    print(f"notebook: {notebook}\nprofile:  {profile}\nseed:     {seed}\nversions: {versions}")
+    print(f"notebook: {notebook}\nprofile:  {profile}\nseed:     {seed}\nthreads:  {torch.get_num_threads()}\n"
+          f"versions: {versions}")
     return Run(notebook, profile, Ledger(notebook, profile.name), seed)

@@ -68,3 +68,20 @@ def test_full_profile_without_hub_fails_fast_with_reason(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConnectionError, match="JOURNEY_PROFILE=tiny"):
         profile.require_hub("dataset X")
+
+
+def test_start_in_tiny_fixes_torch_threads(monkeypatch, tmp_path, capsys):
+    import torch
+
+    from shared import notebook
+
+    monkeypatch.setenv("JOURNEY_PROFILE", "tiny")
+    monkeypatch.setenv("JOURNEY_BUILD", str(tmp_path))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        notebook.start("module01_nlp_foundations/01_nlp_and_applications.ipynb")
+        assert torch.get_num_threads() == notebook.TINY_THREADS == 1
+        assert "threads:  1" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)
