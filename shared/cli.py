@@ -154,9 +154,10 @@ def _locate_only(name: str) -> Path:
     if name in assets.PACKAGE_FILES:
         return assets.require(name)
     if name in assets.DERIVED:
-        path = assets.cache_dir() / name
-    else:
-        path = assets.nltk_data_dir() / assets.NLTK_PARTS[name][0]
+        if not assets.derived_is_current(name):
+            raise assets.AssetMissing(f"not built yet, or built by an older recipe: run `{assets.INSTALL_HINT}`")
+        return assets.cache_dir() / name
+    path = assets.nltk_data_dir() / assets.NLTK_PARTS[name][0]
     if not (path / "DONE").exists() and not path.is_file():
         raise assets.AssetMissing(f"not built yet: run `{assets.INSTALL_HINT}`")
     return path
