@@ -18,6 +18,31 @@ def chat(model, tokenizer, prompt: str, max_new_tokens: int = 40, system: str | 
 
 
 @torch.no_grad()
+def chat_batch(model, tokenizer, prompts: list[str], max_new_tokens: int = 40, system: str | None = None,
+               batch_size: int = 16) -> list[str]:
+    """`chat` for many user messages at once: greedy replies, `batch_size` prompts per forward pass.
+
+    Prompts are padded on the left, so every row's next token is predicted at the same last position."""
+    def rendered(prompt):
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    replies = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            texts = [rendered(p) for p in prompts[start:start + batch_size]]
+            inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id)       # (B, T + new_tokens)
+            new_tokens = output[:, inputs["input_ids"].shape[1]:]                # (B, new_tokens)
+            replies += [r.strip() for r in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = padding_side
+    return replies
+
+
+@torch.no_grad()
 def perplexity(model, tokenizer, texts: list[str], max_length: int = 512) -> float:
     """exp(mean negative log-likelihood per predicted token) over all `texts`, each scored alone."""
     total_nll, total_tokens = 0.0, 0

@@ -25,11 +25,11 @@ ROUGE_TYPES = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
 @pytest.fixture(scope="module")
 def loaded():
     """Each metric loaded once: evaluate.load costs about a second."""
-    return {name: metrics.load(name) for name in ["rouge", "accuracy", "f1", "sacrebleu"]}
+    return {name: metrics.load(name) for name in ["rouge", "accuracy", "f1", "sacrebleu", "squad"]}
 
 
 def test_every_local_metric_is_listed():
-    assert {"rouge", "accuracy", "f1", "sacrebleu"} <= set(metrics.available())
+    assert {"rouge", "accuracy", "f1", "sacrebleu", "squad"} <= set(metrics.available())
 
 
 def test_unknown_metric_lists_the_known_ones():
@@ -78,3 +78,12 @@ def test_sacrebleu_matches_corpus_bleu(loaded):
     expected = sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES])
     assert result["score"] == pytest.approx(expected.score)
     assert result["counts"] == expected.counts and result["ref_len"] == expected.ref_len
+
+
+def test_squad_takes_the_hub_metric_inputs_and_matches_shared_qa(loaded):
+    answers = {"q1": ["Denver Broncos"], "q2": ["Lyon", "Paris"], "q3": ["Panthers"]}
+    guesses = {"q1": "the Denver Broncos", "q2": "in Paris, France", "q3": "Carolina"}
+    references = [{"id": i, "answers": {"text": a, "answer_start": [0] * len(a)}} for i, a in answers.items()]
+    predictions = [{"id": i, "prediction_text": guesses[i]} for i in ["q3", "q1", "q2"]]  # matched by id
+    result = loaded["squad"].compute(predictions=predictions, references=references)
+    assert result == {"exact_match": pytest.approx(100 / 3), "f1": pytest.approx(100 * (1 + 0.5 + 0) / 3)}
