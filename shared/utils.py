@@ -35,6 +35,7 @@ def get_device(prefer: str | None = None) -> str:
 @dataclass
 class Measurement:
     seconds: float = 0.0       # wall time
+    cpu_seconds: float = 0.0   # CPU time of this process, all threads: steadier than wall time on a shared machine
     peak_bytes: int = 0        # peak memory allocated inside the block (see `measure`)
 
     @property
@@ -52,7 +53,7 @@ def measure(device: str = "cpu", track_memory: bool = True):
 
         with measure() as m:
             work()
-        print(m.seconds, m.peak_mb)
+        print(m.seconds, m.cpu_seconds, m.peak_mb)
     """
     import torch
 
@@ -63,7 +64,7 @@ def measure(device: str = "cpu", track_memory: bool = True):
         torch.cuda.reset_peak_memory_stats()
     elif track_memory:
         tracemalloc.start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         yield result
     finally:
@@ -74,6 +75,7 @@ def measure(device: str = "cpu", track_memory: bool = True):
             result.peak_bytes = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         result.seconds = time.perf_counter() - start
+        result.cpu_seconds = time.process_time() - cpu_start
 
 
 def process_peak_rss_mb() -> float:

@@ -84,3 +84,11 @@ def test_measure_reports_time_and_python_memory():
         time.sleep(0.01)
     assert m.seconds >= 0.01 and m.peak_mb >= 8
     del block
+
+
+def test_measure_counts_cpu_time_not_waiting():
+    with measure(track_memory=False) as m:
+        time.sleep(0.05)                       # waiting: wall time, almost no CPU time
+        sum(i * i for i in range(300_000))     # computing: CPU time
+    assert m.seconds >= 0.05
+    assert 0 < m.cpu_seconds < m.seconds
