@@ -10,11 +10,13 @@ licenses from data/README.md, parameters counted from the safetensors headers); 
 download and like counts do not exist offline and stay empty.
 """
 import json
-import struct
+import math
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 from huggingface_hub import ModelInfo
+from safetensors import safe_open
 
 from .assets import require
 from .models import TINY_FOLDERS
@@ -30,19 +32,13 @@ LOCAL_MODELS = {  # role -> what the local weights are: hub id of the original, 
 
 
 def safetensors_parameters(path: Path) -> dict[str, int]:
-    """Parameter count per dtype, read from the file's JSON header only (no weights loaded)."""
-    with open(path, "rb") as f:
-        header_size = struct.unpack("<Q", f.read(8))[0]  # little-endian u64, then the JSON header
-        header = json.loads(f.read(header_size))
-    counts = {}
-    for name, tensor in header.items():
-        if name == "__metadata__":
-            continue
-        n = 1
-        for dim in tensor["shape"]:
-            n *= dim
-        counts[tensor["dtype"]] = counts.get(tensor["dtype"], 0) + n
-    return counts
+    """Parameter count per dtype, read from the file's header only (no weights loaded)."""
+    counts = Counter()
+    with safe_open(path, framework="np") as weights:
+        for name in weights.keys():
+            tensor = weights.get_slice(name)
+            counts[tensor.get_dtype()] += math.prod(tensor.get_shape())
+    return dict(counts)
 
 
 def local_model_infos() -> list[ModelInfo]:
