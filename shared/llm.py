@@ -4,17 +4,9 @@ import math
 import torch
 
 
-@torch.no_grad()
 def chat(model, tokenizer, prompt: str, max_new_tokens: int = 40, system: str | None = None) -> str:
     """Greedy reply to one user message, using the tokenizer's chat template."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                           return_tensors="pt", return_dict=True)
-    inputs = {k: v.to(model.device) for k, v in inputs.items()}
-    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                            pad_token_id=tokenizer.pad_token_id)
-    reply = output[0, inputs["input_ids"].shape[1]:]  # (new_tokens,)
-    return tokenizer.decode(reply, skip_special_tokens=True).strip()
+    return chat_batch(model, tokenizer, [prompt], max_new_tokens=max_new_tokens, system=system)[0]
 
 
 @torch.no_grad()
