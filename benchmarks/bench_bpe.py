@@ -1,4 +1,4 @@
-"""Speed of shared.bpe: fast vs plain trainer, fast trainer vs Hugging Face `tokenizers` (Rust),
+"""Speed of shared.text.bpe: fast vs plain trainer, fast trainer vs Hugging Face `tokenizers` (Rust),
 and encoding throughput. All numbers come from one run on the same ~1 MB of Wikipedia.
 
     python benchmarks/bench_bpe.py [--corpus-bytes 1000000] [--vocab-size 4096] [--plain-merges 30]
@@ -33,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
 
-from shared.bpe import (GPT2_SPLIT_PATTERN, BPETokenizer, count_pairs, learn_merges_fast,  # noqa: E402
+from shared.text.bpe import (GPT2_SPLIT_PATTERN, BPETokenizer, count_pairs, learn_merges_fast,  # noqa: E402
                         learn_merges_plain, merge)
 from shared.data import load_dataset  # noqa: E402
 

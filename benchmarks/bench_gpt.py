@@ -1,4 +1,4 @@
-"""Training throughput and peak memory: shared.gpt.GPT vs transformers' GPT2LMHeadModel.
+"""Training throughput and peak memory: shared.nn.gpt.GPT vs transformers' GPT2LMHeadModel.
 
 Same config, same batch, same optimizer; each measurement runs in a fresh process (so peak RSS
 is that model's alone), alternating the two models, and the median of the repeats is reported.
@@ -20,7 +20,7 @@ def build(kind: str):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from shared.gpt import GPT, GPTConfig
+    from shared.nn.gpt import GPT, GPTConfig
 
     torch.manual_seed(0)
     if kind == "ours":
@@ -78,7 +78,7 @@ def main():
     print(f"config {CONFIG}, batch {BATCH}, {args.steps} AdamW steps, median of {args.repeats} runs")
     median = {kind: {key: statistics.median(r[key] for r in rows) for key in rows[0]} for kind, rows in runs.items()}
     for kind, m in median.items():
-        name = "shared.gpt.GPT" if kind == "ours" else "transformers GPT2LMHeadModel"
+        name = "shared.nn.gpt.GPT" if kind == "ours" else "transformers GPT2LMHeadModel"
         print(f"{name:<30} {m['tokens_per_s']:>9,.0f} tokens/s   peak RSS {m['peak_rss_mb']:,.0f} MB")
     print(f"throughput ratio ours/hf: {median['ours']['tokens_per_s'] / median['hf']['tokens_per_s']:.2f}x; "
           f"peak memory ratio ours/hf: {median['ours']['peak_rss_mb'] / median['hf']['peak_rss_mb']:.2f}x")

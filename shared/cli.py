@@ -129,9 +129,16 @@ def write_report(done: list[dict], failures: list[str]) -> Path:
     return path
 
 
+def register_derived_assets() -> None:
+    """Import every module that registers a derived asset (a converted model, a cached training
+    run) with `shared.assets`, so that `journey assets` builds and reports all of them."""
+    from .train import tiny_t5  # noqa: F401
+
+
 def cmd_assets(args) -> int:
     from . import assets
 
+    register_derived_assets()
     if args.check:
         report = {name: assets._status(name, lambda n=name: _locate_only(n)) for name in assets.all_asset_names()}
     else:

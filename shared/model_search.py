@@ -18,8 +18,7 @@ import pandas as pd
 from huggingface_hub import ModelInfo
 from safetensors import safe_open
 
-from .assets import require
-from .models import TINY_FOLDERS
+from .models import tiny_model_dir
 from .profile import require_hub
 
 HUB_FIELDS = ["downloads", "likes", "pipeline_tag", "library_name", "tags", "safetensors"]
@@ -45,7 +44,7 @@ def local_model_infos() -> list[ModelInfo]:
     """The installed tiny-profile models, described as the hub describes a model."""
     infos = []
     for role, (model_id, task, library, license_id) in LOCAL_MODELS.items():
-        folder = require(TINY_FOLDERS[role])
+        folder = tiny_model_dir(role)
         config = json.loads((folder / "config.json").read_text())
         parameters = safetensors_parameters(folder / "model.safetensors")
         infos.append(ModelInfo(

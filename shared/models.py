@@ -4,11 +4,13 @@
 |------------|--------------------------------------------|-----------------------|
 | causal LM  | SmolLM2-135M-Instruct (from its GGUF)      | gpt2, or `full_name`  |
 | encoder    | all-MiniLM-L6-v2 (BERT architecture)       | bert-base-uncased     |
-| seq2seq    | a small T5 pretrained by `shared.tiny_t5`  | t5-small              |
+| seq2seq    | a small T5 pretrained by `shared.train.tiny_t5`  | t5-small              |
 
 The tiny weights are verified by SHA-256 when `journey assets` installs them; a missing one
 raises `AssetMissing` naming that command.
 """
+from pathlib import Path
+
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
                           AutoTokenizer)
 
@@ -19,10 +21,17 @@ TINY_FOLDERS = {"causal_lm": "smollm2", "encoder": "minilm", "seq2seq": "t5_tiny
 FULL_DEFAULTS = {"causal_lm": "gpt2", "encoder": "bert-base-uncased", "seq2seq": "t5-small"}
 
 
+def tiny_model_dir(role: str) -> Path:
+    """The local folder of the tiny profile's model for `role`, converted or trained on first use."""
+    if role == "seq2seq":
+        from .train import tiny_t5  # noqa: F401  (registers the derived asset "t5_tiny")
+    return require(TINY_FOLDERS[role])
+
+
 def model_source(role: str, full_name: str | None = None) -> str:
     """Local folder (tiny) or hub id (full) for a model role."""
     if active_profile().name == "tiny":
-        return str(require(TINY_FOLDERS[role]))
+        return str(tiny_model_dir(role))
     name = full_name or FULL_DEFAULTS[role]
     require_hub(f"model {name!r}")
     return name

@@ -9,21 +9,22 @@ def test_derived_asset_is_built_once_per_recipe(monkeypatch, tmp_path):
         builds.append(out.name)
         (out / "weights.txt").write_text(f"build {len(builds)}")
 
-    first = assets._build_once("thing", build, recipe="v1")
-    again = assets._build_once("thing", build, recipe="v1")
+    first = assets.build_once("thing", build, recipe="v1")
+    again = assets.build_once("thing", build, recipe="v1")
     assert first == again and len(builds) == 1                       # cached: not rebuilt
-    assets._build_once("thing", build, recipe="v2")                   # the recipe changed: stale
+    assets.build_once("thing", build, recipe="v2")                   # the recipe changed: stale
     assert len(builds) == 2 and (first / "weights.txt").read_text() == "build 2"
     assert (first / "DONE").read_text().strip() == "v2"
     assert not (tmp_path / "thing.partial").exists()
 
 
 def test_tiny_t5_recipe_follows_its_config(monkeypatch):
-    from shared import tiny_t5
+    from shared.train import tiny_t5
 
-    before = assets._tiny_t5_recipe()
+    before = tiny_t5.recipe()
     monkeypatch.setattr(tiny_t5.TinyT5Config, "__init__", _with_wider_model(tiny_t5.TinyT5Config.__init__))
-    assert assets._tiny_t5_recipe() != before
+    assert tiny_t5.recipe() != before
+    assert assets.DERIVED["t5_tiny"].recipe is tiny_t5.recipe  # registered with the asset layer
 
 
 def _with_wider_model(init):

@@ -1,10 +1,10 @@
-"""shared.attention against torch's fused attention and torch.nn.MultiheadAttention (same weights)."""
+"""shared.nn.attention against torch's fused attention and torch.nn.MultiheadAttention (same weights)."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.attention import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from shared.nn.attention import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -103,7 +103,7 @@ def test_one_head_and_many_heads_have_the_same_parameter_count():
 
 
 def test_peak_memory_counts_tensors_alive_at_the_same_time():
-    from shared.attention import peak_memory_bytes
+    from shared.nn.attention import peak_memory_bytes
 
     def two_at_once():
         a = torch.ones(1024, 1024)          # 4 MiB
@@ -119,7 +119,7 @@ def test_peak_memory_counts_tensors_alive_at_the_same_time():
 
 
 def test_our_attention_holds_the_weight_matrix_and_fused_does_not():
-    from shared.attention import peak_memory_bytes
+    from shared.nn.attention import peak_memory_bytes
 
     q, k, v = qkv(batch=1, heads=2, queries=512, keys=512, dim=16)
     matrix_bytes = 2 * 512 * 512 * 4

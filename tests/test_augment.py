@@ -1,4 +1,4 @@
-"""EDA-style augmentation (shared.augment): determinism, counts, stop words, WordNet lookups.
+"""EDA-style augmentation (shared.text.augment): determinism, counts, stop words, WordNet lookups.
 
 Most tests use a small hand-made thesaurus, so they run in milliseconds and state exactly what
 may change; the last ones use the real offline WordNet.
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.assets import AssetMissing
-from shared.augment import (augment, random_insertion, replaceable_positions, synonym_replacement,
+from shared.text.augment import (augment, random_insertion, replaceable_positions, synonym_replacement,
                             wordnet_synonyms)
 
 THESAURUS = {"good": ("fine", "decent"), "movie": ("film", "picture"), "plot": ("story",),

@@ -1,6 +1,6 @@
 import numpy as np
 
-from shared.baselines import tfidf_logistic_regression
+from shared.text.baselines import tfidf_logistic_regression
 
 
 def test_tfidf_logistic_regression_learns_sentiment_words():

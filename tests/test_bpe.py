@@ -1,4 +1,4 @@
-"""shared.bpe against a worked example, against itself (plain vs fast trainer) and against
+"""shared.text.bpe against a worked example, against itself (plain vs fast trainer) and against
 Hugging Face `tokenizers` (same merges when training, same ids when encoding)."""
 import copy
 import functools
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
 from shared.assets import AssetMissing, require
-from shared.bpe import (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BPETokenizer, UnsupportedTokenizer,
+from shared.text.bpe import (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BPETokenizer, UnsupportedTokenizer,
                         bytes_to_unicode, learn_merges_fast, learn_merges_plain)
 from shared.data import load_dataset
 

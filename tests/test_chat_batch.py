@@ -1,11 +1,11 @@
-"""shared.llm.chat_batch gives the same greedy replies as `chat` one prompt at a time, despite
+"""shared.infer.llm.chat_batch gives the same greedy replies as `chat` one prompt at a time, despite
 the left padding that batching needs (a tiny random Llama with SmolLM2's tokenizer: no weights)."""
 import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from shared.assets import require
-from shared.llm import chat, chat_batch
+from shared.infer.llm import chat, chat_batch
 
 
 @pytest.fixture(scope="module")

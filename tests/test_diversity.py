@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.diversity import distinct_n, ngrams, repetition_rate, words
+from shared.text.diversity import distinct_n, ngrams, repetition_rate, words
 
 
 def test_words_lowercases_and_splits_punctuation():

@@ -1,11 +1,11 @@
-"""shared.encoder: blocks equal torch.nn.TransformerEncoderLayer (same weights); positions; masks."""
+"""shared.nn.encoder: blocks equal torch.nn.TransformerEncoderLayer (same weights); positions; masks."""
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from shared.encoder import (EncoderBlock, EncoderConfig, PositionalEncoding, TransformerEncoder,
+from shared.nn.encoder import (EncoderBlock, EncoderConfig, PositionalEncoding, TransformerEncoder,
                             mean_pool, sinusoidal_positions)
 
 TOL = dict(rtol=1e-5, atol=1e-5)

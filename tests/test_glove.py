@@ -1,11 +1,11 @@
-"""shared.glove: co-occurrence counts on a hand example, the weighting function, training lowers
+"""shared.text.glove: co-occurrence counts on a hand example, the weighting function, training lowers
 the loss, and on a toy corpus words that share contexts end up close."""
 import numpy as np
 import pytest
 import torch
 
-from shared.glove import GloVe, GloVeConfig, cooccurrence, glove_loss, train_glove, weighting
-from shared.word_vectors import unit_rows
+from shared.text.glove import GloVe, GloVeConfig, cooccurrence, glove_loss, train_glove, weighting
+from shared.text.word_vectors import unit_rows
 
 
 def slow_cooccurrence(sentences, vocab_size, window):

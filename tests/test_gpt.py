@@ -1,9 +1,9 @@
-"""shared.gpt against transformers' GPT2LMHeadModel with the same (random) weights."""
+"""shared.nn.gpt against transformers' GPT2LMHeadModel with the same (random) weights."""
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from shared.gpt import GPT, GPTConfig, filter_logits
+from shared.nn.gpt import GPT, GPTConfig, filter_logits
 
 
 @pytest.fixture(scope="module")

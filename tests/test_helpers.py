@@ -1,4 +1,4 @@
-"""shared.llm, shared.embed and shared.utils on tiny random models (no weights needed)."""
+"""shared.infer.llm, shared.infer.embed and shared.utils on tiny random models (no weights needed)."""
 import math
 import time
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
-from shared.embed import sentence_embeddings
-from shared.llm import perplexity
+from shared.infer.embed import sentence_embeddings
+from shared.infer.llm import perplexity
 from shared.utils import measure, set_seed
 
 

@@ -1,4 +1,4 @@
-"""shared.llama_parts against Hugging Face's Llama implementation: same weights, same outputs.
+"""shared.nn.llama_parts against Hugging Face's Llama implementation: same weights, same outputs.
 
 Every check builds a tiny randomly initialised `LlamaConfig`, so no weights are downloaded.
 """
@@ -9,7 +9,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama import modeling_llama as hf
 
-from shared.llama_parts import (LLAMA2, GroupedQueryAttention, Llama, LlamaShape, RMSNorm,
+from shared.nn.llama_parts import (LLAMA2, GroupedQueryAttention, Llama, LlamaShape, RMSNorm,
                                 RotaryEmbedding, SwiGLU, apply_rope, kv_cache_bytes, parameter_count)
 
 TOL = dict(rtol=1e-5, atol=1e-5)

@@ -1,11 +1,11 @@
-"""shared.mlm: BERT's 15% / 80-10-10 masking, measured against transformers'
+"""shared.nn.mlm: BERT's 15% / 80-10-10 masking, measured against transformers'
 DataCollatorForLanguageModeling on many tokens; special tokens are never selected."""
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerFast
 
-from shared.mlm import IGNORE_INDEX, mask_tokens, masking_statistics
+from shared.nn.mlm import IGNORE_INDEX, mask_tokens, masking_statistics
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [f"w{i}" for i in range(200)]

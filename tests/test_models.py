@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from shared import assets, models, tiny_t5
+from shared import assets, models
+from shared.train import tiny_t5
 from shared.profile import active_profile
 
 pytestmark = pytest.mark.skipif(active_profile().name != "tiny", reason="pins the tiny profile's weights")

@@ -1,4 +1,4 @@
-"""shared.ngram: every estimate is a probability distribution, a textbook example computed by hand,
+"""shared.text.ngram: every estimate is a probability distribution, a textbook example computed by hand,
 and agreement with the reference implementation, nltk.lm."""
 import math
 from pathlib import Path
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nltk.lm import MLE, KneserNeyInterpolated, Lidstone, Vocabulary
 from nltk.util import everygrams
 
-from shared.ngram import BOS, EOS, UNK, NGramLM, padded, sentences_of
+from shared.text.ngram import BOS, EOS, UNK, NGramLM, padded, sentences_of
 
 # Jurafsky & Martin, Speech and Language Processing (3rd ed.), section 3.1
 SAM = [s.split() for s in ("I am Sam", "Sam I am", "I do not like green eggs and ham")]

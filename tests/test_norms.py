@@ -1,9 +1,9 @@
-"""shared.norms against torch.nn.LayerNorm and torch.nn.RMSNorm with the same parameters."""
+"""shared.nn.norms against torch.nn.LayerNorm and torch.nn.RMSNorm with the same parameters."""
 import pytest
 import torch
 from torch import nn
 
-from shared.norms import LayerNorm, RMSNorm, make_norm
+from shared.nn.norms import LayerNorm, RMSNorm, make_norm
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from shared.gpt import GPT, GPTConfig
-from shared.pretrain import TokenWindows, Trainer, TrainConfig, lr_at, write_tokens
+from shared.nn.gpt import GPT, GPTConfig
+from shared.train.pretrain import TokenWindows, Trainer, TrainConfig, lr_at, write_tokens
 
 VOCAB, BLOCK = 64, 16
 

@@ -1,10 +1,10 @@
-"""shared.qa: SQuAD answer scoring on examples worked out by hand from the SQuAD v1.1 rules, and\nextractive span decoding with a stand-in model whose best span is known."""
+"""shared.text.qa: SQuAD answer scoring on examples worked out by hand from the SQuAD v1.1 rules, and\nextractive span decoding with a stand-in model whose best span is known."""
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from shared.qa import best_span, exact_match, extract_answers, normalize_answer, squad_scores, token_f1
+from shared.text.qa import best_span, exact_match, extract_answers, normalize_answer, squad_scores, token_f1
 
 
 @pytest.mark.parametrize("text, normalized", [

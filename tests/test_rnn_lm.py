@@ -1,4 +1,4 @@
-"""shared.rnn_lm: shapes and tied weights, carried state = one long pass, the NLL it reports, and
+"""shared.nn.rnn_lm: shapes and tied weights, carried state = one long pass, the NLL it reports, and
 that it learns a sequence only memory can predict."""
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from shared.rnn_lm import RNNLanguageModel, batchify, bptt_windows, detach, mean_nll
+from shared.nn.rnn_lm import RNNLanguageModel, batchify, bptt_windows, detach, mean_nll
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

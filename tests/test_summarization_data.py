@@ -3,6 +3,7 @@ the lead (module 4, notebook 03)."""
 import pytest
 
 from shared import data
+from shared.data.tasks import _lead_and_rest
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,8 @@ def test_summary_is_one_sentence_and_not_in_the_document(pairs):
 
 
 def test_articles_with_one_sentence_are_dropped():
-    assert data._lead_and_rest("Only one sentence here.") is None
-    assert data._lead_and_rest("First one. Second one.") == {"document": "Second one.", "summary": "First one."}
+    assert _lead_and_rest("Only one sentence here.") is None
+    assert _lead_and_rest("First one. Second one.") == {"document": "Second one.", "summary": "First one."}
 
 
 def test_test_articles_are_not_in_the_t5_pretraining_text(pairs):

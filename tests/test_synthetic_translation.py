@@ -1,10 +1,10 @@
-"""shared.synthetic_translation: number words, date wordings, the generated pairs, the vocabulary."""
+"""shared.text.synthetic_translation: number words, date wordings, the generated pairs, the vocabulary."""
 import datetime
 import random
 
 import pytest
 
-from shared.synthetic_translation import (MONTHS, WordVocab, cardinal, date_to_words, ordinal,
+from shared.text.synthetic_translation import (MONTHS, WordVocab, cardinal, date_to_words, ordinal,
                                           tokenize, translation_pairs, year_words)
 
 

@@ -1,10 +1,10 @@
-"""T5's span-corruption objective as `shared.tiny_t5` implements it (pure NumPy, no model)."""
+"""T5's span-corruption objective as `shared.train.tiny_t5` implements it (pure NumPy, no model)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.tiny_t5 import (collapse_runs, lr_factor, noise_counts, random_segmentation,
+from shared.train.tiny_t5 import (collapse_runs, lr_factor, noise_counts, random_segmentation,
                             random_spans_noise_mask, span_corrupt, TinyT5Config)
 
 EOS = 1

@@ -1,4 +1,4 @@
-"""shared.tokenization on hand-built tokenizers whose every number can be worked out by hand, and
+"""shared.text.tokenization on hand-built tokenizers whose every number can be worked out by hand, and
 against `tokenizers` itself (the word split must be its Whitespace pre-tokenizer)."""
 import pytest
 from hypothesis import given, settings
@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from shared.tokenization import (count_words, decode_ids, encode_ids, roundtrip_rate, side_by_side, take_up_to,
+from shared.text.tokenization import (count_words, decode_ids, encode_ids, roundtrip_rate, side_by_side, take_up_to,
                                  token_stats, tokens_of, unknown_id, vocab_overlap)
 
 # WordPiece with 7 entries: "the unbelievable, xyz" -> the | un ##believ ##able | , | [UNK]

@@ -1,9 +1,9 @@
-"""shared.word_vectors: the benchmark files load completely, and 3CosAdd / 3CosMul / similarity
+"""shared.text.word_vectors: the benchmark files load completely, and 3CosAdd / 3CosMul / similarity
 give the right answers on vectors built by hand."""
 import numpy as np
 import pytest
 
-from shared.word_vectors import (Analogy, analogy_accuracy, covered_questions, load_analogies, load_similarity,
+from shared.text.word_vectors import (Analogy, analogy_accuracy, covered_questions, load_analogies, load_similarity,
                                  nearest, random_similarity_band, similarity_spearman)
 
 

@@ -1,7 +1,7 @@
-"""SQuAD v1.1 exact match and F1 through `shared.qa`, with the inputs of the hub `squad` metric."""
+"""SQuAD v1.1 exact match and F1 through `shared.text.qa`, with the inputs of the hub `squad` metric."""
 import datasets
 import evaluate
-from shared.qa import squad_scores
+from shared.text.qa import squad_scores
 
 DESCRIPTION = """
 Extractive question answering is scored against one or more gold answer strings per question,

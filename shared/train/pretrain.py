@@ -1,4 +1,4 @@
-"""Pre-training loop for `shared.gpt.GPT`: token files, random windows, AdamW with warmup +
+"""Pre-training loop for `shared.nn.gpt.GPT`: token files, random windows, AdamW with warmup +
 cosine decay, gradient clipping, periodic evaluation, and exact checkpoint/resume.
 
     ids = tokenizer.encode(text).ids
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .utils import tqdm
+from ..utils import tqdm
 
 
 def write_tokens(ids, path) -> Path:

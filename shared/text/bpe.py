@@ -1,6 +1,6 @@
 """Byte-level BPE in the GPT style, written from scratch.
 
-    from shared.bpe import BPETokenizer, GPT2_SPLIT_PATTERN
+    from shared.text.bpe import BPETokenizer, GPT2_SPLIT_PATTERN
     tok = BPETokenizer(GPT2_SPLIT_PATTERN)      # default: GPT-4's pattern
     tok.train(text, vocab_size=1024)            # 256 byte tokens + 768 learned merges
     ids = tok.encode("Hello world")             # list[int]

@@ -1,6 +1,6 @@
 """Scaled dot-product attention and multi-head attention, written to be read.
 
-    from shared.attention import MultiHeadAttention, scaled_dot_product_attention, padding_mask
+    from shared.nn.attention import MultiHeadAttention, scaled_dot_product_attention, padding_mask
     out, weights = scaled_dot_product_attention(q, k, v, mask=padding_mask(attention_mask))
     mha = MultiHeadAttention.from_torch(torch_mha)   # same weights as a torch.nn.MultiheadAttention
     out, weights = mha(x, mask=padding_mask(attention_mask), is_causal=True)

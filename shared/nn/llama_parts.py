@@ -4,7 +4,7 @@ and the whole decoder-only model, plus parameter and KV-cache arithmetic.
 
 Parameter names follow Hugging Face's `LlamaForCausalLM`, so its weights load directly:
 
-    from shared.llama_parts import Llama
+    from shared.nn.llama_parts import Llama
     ours = Llama.from_hf(hf_model)            # same weights, same logits (tests/test_llama_parts.py)
     logits, cache = ours(input_ids)           # (B, T, vocab), one (K, V) pair per layer
 

@@ -3,8 +3,8 @@ encoder-decoder (no installable package ships T5 weights).
 
     build(out)   # tokenizer + span-corruption pretraining: about 2 minutes on one CPU core
 
-`shared.assets.require("t5_tiny")` calls `build` once and caches the folder; `load_seq2seq()`
-then loads it with `AutoTokenizer` / `AutoModelForSeq2SeqLM` like any hub checkpoint.
+Importing this module registers `build` as the derived asset "t5_tiny":
+`shared.assets.require("t5_tiny")` then calls it once and caches the folder; `load_seq2seq()` loads it with `AutoTokenizer` / `AutoModelForSeq2SeqLM` like any hub checkpoint.
 
 The steps, one short function each:
 1. `train_tokenizer`: a subword vocabulary with T5's special tokens (`<pad>`=0, `</s>`=1,
@@ -15,6 +15,7 @@ The steps, one short function each:
    decoder for `<extra_id_0> span0 <extra_id_1> span1 ... </s>`.
 4. `pretrain`: AdamW with warmup and cosine decay, a loss curve, and a held-out loss before/after.
 """
+import hashlib
 import json
 import math
 import time
@@ -25,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .utils import tqdm
+from ..assets import register_derived
+from ..utils import tqdm
 
 
 @dataclass
@@ -98,7 +100,7 @@ def train_tokenizer(texts: list[str], cfg: TinyT5Config):
 
 def corpus_texts() -> tuple[list[str], list[str]]:
     """(train texts: Wikipedia + news train, held-out texts: news test)."""
-    from .data import load_dataset
+    from ..data import load_dataset
 
     news = load_dataset("news")
     train = list(load_dataset("wikipedia")["train"]["text"]) + list(news["train"]["text"])
@@ -299,3 +301,12 @@ def build(out: Path, cfg: TinyT5Config | None = None) -> None:
               "first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])),  # mean of the last 10 steps
               "seconds": round(time.perf_counter() - start, 1), "fingerprint": probe, **history}
     (out / "pretraining.json").write_text(json.dumps(report, indent=1))
+
+
+def recipe() -> str:
+    """Changes whenever TinyT5Config's defaults change: a cached T5 of another config is rebuilt."""
+    config = json.dumps(asdict(TinyT5Config()), sort_keys=True)
+    return "tiny-t5 config sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
+
+
+ASSET = register_derived("t5_tiny", "small T5 pretrained by shared.train.tiny_t5 on the offline corpus", build, recipe)

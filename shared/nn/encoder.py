@@ -1,6 +1,6 @@
 """The transformer encoder, written to be read: positional encodings, the encoder block, the stack.
 
-    from shared.encoder import EncoderConfig, TransformerEncoder
+    from shared.nn.encoder import EncoderConfig, TransformerEncoder
     encoder = TransformerEncoder(EncoderConfig(vocab_size=30522, max_len=64, dim=64, num_heads=4))
     out = encoder(input_ids, attention_mask)  # out.hidden (B, T, D), out.hidden_states, out.attentions
 
@@ -118,7 +118,7 @@ class EncoderConfig:
     norm_first: bool = False     # False: post-norm (original transformer); True: pre-norm
     causal: bool = False         # True: each token sees only earlier tokens (a decoder-only LM body)
     activation: str = "relu"     # "relu" or "gelu"
-    norm_library: str = "ours"   # "ours" (shared.norms) or "torch" (nn.LayerNorm / nn.RMSNorm kernels)
+    norm_library: str = "ours"   # "ours" (shared.nn.norms) or "torch" (nn.LayerNorm / nn.RMSNorm kernels)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """LayerNorm and RMSNorm from scratch, and a switch between them.
 
-    from shared.norms import LayerNorm, RMSNorm, make_norm
+    from shared.nn.norms import LayerNorm, RMSNorm, make_norm
     norm = make_norm("rms", 64)          # or "layer"; library="torch" for PyTorch's kernels
 
 LayerNorm (Ba et al., 2016) centres each vector and divides by its standard deviation, then

@@ -1,7 +1,7 @@
 """EDA-style text augmentation: synonym replacement and random insertion (Wei & Zou, 2019).
 
     import random
-    from shared.augment import random_insertion, synonym_replacement
+    from shared.text.augment import random_insertion, synonym_replacement
 
     rng = random.Random(0)
     words = "a gripping and beautifully acted drama".split()
@@ -16,7 +16,7 @@ import functools
 import random
 from typing import Callable, Collection, Iterable
 
-from .assets import require
+from ..assets import require
 
 Synonyms = Callable[[str], tuple[str, ...]]  # word -> its synonyms (never the word itself)
 

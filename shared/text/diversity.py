@@ -1,6 +1,6 @@
 """How varied and how repetitive generated text is: distinct-n and the repetition rate.
 
-    from shared.diversity import distinct_n, repetition_rate, words
+    from shared.text.diversity import distinct_n, repetition_rate, words
     samples = [words(text) for text in generated_texts]      # list of token lists
     distinct_n(samples, 2)       # unique bigrams / all bigrams, pooled over the samples
     repetition_rate(samples, 3)  # share of trigrams that repeat one earlier in the same sample

@@ -1,0 +1,128 @@
+"""Task datasets: translation, question answering, stories and poems, summarization."""
+from datasets import Dataset, DatasetDict
+
+from ..assets import require
+from ..corpora import lee_docs
+from .registry import SPLIT_SEED, dataset, hub, hub_sample, jsonl_rows, seeded_split
+
+# --- translation: generated dates (tiny), Multi30k German -> English (full) -------------------
+
+def _multi30k(split: str) -> Dataset:
+    return hub("bentrevett/multi30k", split=split).map(
+        lambda row: {"source": row["de"], "target": row["en"]}, remove_columns=["de", "en"])
+
+
+@dataset("translation", ["source", "target"], "sentence pairs to translate, source -> target",
+         "bentrevett/multi30k (German -> English image captions)",
+         full=lambda: DatasetDict(train=_multi30k("train"), test=_multi30k("test")))
+def _translation_tiny():
+    from ..text.synthetic_translation import translation_pairs
+
+    pairs = translation_pairs(n_train=20_000, n_test=1_000, seed=SPLIT_SEED)
+    return DatasetDict({split: Dataset.from_list(rows) for split, rows in pairs.items()})
+
+
+# --- evaluation sets written for the project (tiny), SQuAD and Multi30k (full) ---------------
+
+def _squad_validation() -> Dataset:
+    return hub("rajpurkar/squad", split="validation").map(lambda row: {"answers": row["answers"]["text"]})
+
+
+@dataset("qa", ["id", "title", "context", "question", "answers"],
+         "extractive question answering: answers (list of acceptable strings) are spans of context",
+         "rajpurkar/squad validation (answers = its answer texts)",
+         full=lambda: DatasetDict(test=_squad_validation()))
+def _qa_tiny():
+    return DatasetDict(test=Dataset.from_list(jsonl_rows("qa_eval.jsonl")))
+
+
+def _multi30k_en_de() -> Dataset:
+    return hub("bentrevett/multi30k", split="test").map(
+        lambda row, i: {"id": f"multi30k-test-{i}", "source": row["en"], "target": row["de"]},
+        with_indices=True, remove_columns=["en", "de"])
+
+
+@dataset("translation_en_de", ["id", "source", "target"], "English -> German sentence pairs for evaluation",
+         "bentrevett/multi30k test (English -> German image captions)",
+         full=lambda: DatasetDict(test=_multi30k_en_de()))
+def _translation_en_de_tiny():
+    return DatasetDict(test=Dataset.from_list(jsonl_rows("translation_en_de.jsonl")))
+
+
+# --- stories and poems: written for the project (tiny), TinyStories + poetry (full) ----------
+
+STORY_POEM_FORMATS = ("story", "poem")  # the values of the `format` column
+
+
+def _split_per_format(rows: list[dict], test_size) -> DatasetDict:
+    """A seeded train/test split of each format, so both splits hold both formats in proportion."""
+    from datasets import concatenate_datasets
+
+    parts = [seeded_split(Dataset.from_list([row for row in rows if row["format"] == f]), test_size)
+             for f in STORY_POEM_FORMATS]
+    return DatasetDict({split: concatenate_datasets([p[split] for p in parts]) for split in ("train", "test")})
+
+
+def _tiny_stories(split: str, n: int) -> Dataset:
+    stories = hub_sample("roneneldan/TinyStories", None, split, n, {"text": "text"})
+    return stories.map(lambda row: {"format": "story", "title": "", "text": row["text"].strip()})
+
+
+def _poetry() -> DatasetDict:
+    """merve/poetry (573 English poems, one split), poems of 4-40 lines, 10% held out."""
+    poems = hub("merve/poetry", split="train").filter(lambda row: 4 <= len(row["content"].strip().splitlines()) <= 40)
+    poems = poems.map(lambda row: {"format": "poem", "title": (row["poem name"] or "").strip(),
+                                   "text": "\n".join(line.strip() for line in row["content"].strip().splitlines())},
+                      remove_columns=poems.column_names)
+    return seeded_split(poems, test_size=0.1)
+
+
+def _stories_poems_full() -> DatasetDict:
+    from datasets import concatenate_datasets
+
+    poems = _poetry()
+    stories = {"train": _tiny_stories("train", 2_000), "test": _tiny_stories("validation", 200)}
+    return DatasetDict({split: concatenate_datasets([stories[split], poems[split]]) for split in ("train", "test")})
+
+
+@dataset("stories_poems", ["format", "title", "text"], "short stories and poems, format = story | poem",
+         "roneneldan/TinyStories (first 2,000 train / 200 validation stories, streamed)"
+         " + merve/poetry (poems of 4-40 lines, 10% held out)",
+         full=_stories_poems_full)
+def _stories_poems_tiny():
+    # 64 stories and 64 poems written for this project; 10 of each held out
+    return _split_per_format(jsonl_rows("stories_poems.jsonl"), test_size=10)
+
+
+# --- summarization: news article -> its lead sentence (tiny), CNN/DailyMail (full) ------------
+
+def _lead_and_rest(text: str) -> dict | None:
+    """A news article -> {"document": the article after its first sentence, "summary": that first
+    sentence, the lead, which a news writer writes to sum up the story}; None under two sentences."""
+    import nltk
+
+    sentences = nltk.sent_tokenize(text)
+    if len(sentences) < 2:
+        return None
+    return {"document": " ".join(sentences[1:]), "summary": sentences[0]}
+
+
+def _lead_pairs(filename: str) -> Dataset:
+    pairs = (_lead_and_rest(row["text"]) for row in lee_docs(filename))
+    return Dataset.from_list([pair for pair in pairs if pair])
+
+
+def _cnn_dailymail(split: str) -> Dataset:
+    return hub("abisee/cnn_dailymail", "3.0.0", split=split).map(
+        lambda row: {"document": row["article"], "summary": row["highlights"]},
+        remove_columns=["article", "highlights", "id"])
+
+
+@dataset("summarization", ["document", "summary"],
+         "document -> summary pairs (tiny: a news article without its lead sentence -> the lead)",
+         "abisee/cnn_dailymail 3.0.0 (article -> highlights)",
+         full=lambda: DatasetDict(train=_cnn_dailymail("train"), test=_cnn_dailymail("test")))
+def _summarization_tiny():
+    # The Lee corpus's own split: the tiny T5 was pretrained on lee_background, never on lee.cor.
+    require("punkt_tab")  # NLTK's sentence splitter, trained offline by the project
+    return DatasetDict(train=_lead_pairs("lee_background.cor"), test=_lead_pairs("lee.cor"))

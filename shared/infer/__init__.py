@@ -1,0 +1,2 @@
+"""Using a trained model: chat and perplexity with a causal LM, sentence embeddings with an
+encoder."""
