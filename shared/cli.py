@@ -129,20 +129,19 @@ def write_report(done: list[dict], failures: list[str]) -> Path:
     return path
 
 
-def register_derived_assets() -> None:
-    """Import every module that registers a derived asset (a converted model, a cached training
-    run) with `shared.assets`, so that `journey assets` builds and reports all of them."""
+def register_all_assets() -> None:
+    """Import every module that registers assets with `shared.assets` (datasets' source files, a
+    converted model, a cached training run), so that `journey assets` installs and reports all."""
+    from . import data, models  # noqa: F401  (each module registers the files it reads)
+    from .text import word_vectors  # noqa: F401
     from .train import tiny_t5  # noqa: F401
 
 
 def cmd_assets(args) -> int:
     from . import assets
 
-    register_derived_assets()
-    if args.check:
-        report = {name: assets._status(name, lambda n=name: _locate_only(n)) for name in assets.all_asset_names()}
-    else:
-        report = assets.install_all()
+    register_all_assets()
+    report = assets.check_all() if args.check else assets.install_all()
     width = max(map(len, report))
     for name, status in report.items():
         print(f"{name:<{width}}  {status}")
@@ -152,22 +151,6 @@ def cmd_assets(args) -> int:
         return 1
     print(f"\nall {len(report)} assets present")
     return 0
-
-
-def _locate_only(name: str) -> Path:
-    """Where an asset is, without installing or building it."""
-    from . import assets
-
-    if name in assets.PACKAGE_FILES:
-        return assets.require(name)
-    if name in assets.DERIVED:
-        if not assets.derived_is_current(name):
-            raise assets.AssetMissing(f"not built yet, or built by an older recipe: run `{assets.INSTALL_HINT}`")
-        return assets.cache_dir() / name
-    path = assets.nltk_data_dir() / assets.NLTK_PARTS[name][0]
-    if not (path / "DONE").exists() and not path.is_file():
-        raise assets.AssetMissing(f"not built yet: run `{assets.INSTALL_HINT}`")
-    return path
 
 
 def build_parser() -> argparse.ArgumentParser:

