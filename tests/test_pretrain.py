@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from shared.nn.gpt import GPT, GPTConfig
-from shared.train.pretrain import TokenWindows, Trainer, TrainConfig, lr_at, write_tokens
+from shared.train.pretrain import TokenWindows, Trainer, TrainConfig, cosine_with_warmup, lr_at, write_tokens
 
 VOCAB, BLOCK = 64, 16
 
@@ -41,7 +41,8 @@ def test_token_file_round_trip_and_dtype(tmp_path):
 
 
 def test_lr_schedule_warms_up_then_decays_to_min():
-    assert lr_at(0, CFG) == pytest.approx(CFG.lr / CFG.warmup_steps)
+    assert lr_at(0, CFG) == 0.0                                   # transformers' warmup starts at 0
+    assert lr_at(1, CFG) == pytest.approx(CFG.lr / CFG.warmup_steps)
     assert lr_at(CFG.warmup_steps, CFG) == pytest.approx(CFG.lr)
     assert lr_at(CFG.max_steps, CFG) == pytest.approx(CFG.min_lr)
     assert all(lr_at(s, CFG) >= lr_at(s + 1, CFG) for s in range(CFG.warmup_steps, CFG.max_steps))
@@ -68,3 +69,77 @@ def test_resume_from_checkpoint_is_exact(windows, tmp_path):
     assert resumed.history.val_loss == uninterrupted.history.val_loss
     for a, b in zip(resumed.model.parameters(), uninterrupted.model.parameters()):
         assert torch.equal(a, b)
+
+
+def _transformers_lrs(make_schedule, steps, **kwargs):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = make_schedule(optimizer, **kwargs)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return lrs
+
+
+@pytest.mark.parametrize("warmup, total", [(0, 50), (5, 40), (30, 300), (10, 10)])
+def test_schedule_equals_transformers_cosine_with_warmup(warmup, total):
+    from transformers import get_cosine_schedule_with_warmup
+
+    theirs = _transformers_lrs(get_cosine_schedule_with_warmup, total + 5, num_warmup_steps=warmup,
+                               num_training_steps=total)
+    ours = [cosine_with_warmup(step, warmup, total) for step in range(total + 5)]
+    assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_schedule_with_a_floor_equals_transformers_min_lr_variant():
+    from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
+
+    theirs = _transformers_lrs(get_cosine_with_min_lr_schedule_with_warmup, 45, num_warmup_steps=5,
+                               num_training_steps=40, min_lr_rate=0.1)
+    assert [cosine_with_warmup(s, 5, 40, 0.1) for s in range(45)] == pytest.approx(theirs, abs=1e-12)
+    assert [lr_at(s, CFG) for s in range(45)] == pytest.approx([CFG.lr * x for x in theirs], abs=1e-12)
+
+
+def test_every_window_can_be_drawn_even_the_last(tmp_path):
+    windows = TokenWindows(write_tokens(np.arange(BLOCK + 3), tmp_path / "t.bin"), BLOCK)
+    x, _ = windows.batch(2000, torch.Generator().manual_seed(0))
+    assert set(x[:, 0].tolist()) == {0, 1, 2}                     # the N - T = 3 possible starts
+
+
+def test_a_file_of_exactly_one_window_works_and_a_shorter_one_is_refused(tmp_path):
+    windows = TokenWindows(write_tokens(np.arange(BLOCK + 1), tmp_path / "t.bin"), BLOCK)
+    x, y = windows.batch(3, torch.Generator().manual_seed(0))
+    assert torch.equal(x[0], torch.arange(BLOCK)) and torch.equal(y[0], torch.arange(1, BLOCK + 1))
+    with pytest.raises(ValueError, match="block_size \\+ 1"):
+        TokenWindows(write_tokens(np.arange(BLOCK), tmp_path / "short.bin"), BLOCK)
+
+
+def _one_step(windows, **overrides):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=2, n_head=2, n_embd=32, dropout=0.0))
+    cfg = TrainConfig(**{**vars(CFG), "max_steps": 1, "warmup_steps": 0, "grad_clip": 0.0, **overrides})
+    trainer = Trainer(model, windows[0], None, cfg)
+    loss = trainer.train_step()
+    return loss, trainer.model
+
+
+def test_accumulating_micro_batches_equals_one_large_batch(windows):
+    """4 micro-batches of 2 windows draw the same 8 windows as one batch of 8: same loss, same step."""
+    big_loss, big = _one_step(windows, batch_size=8, grad_accum=1)
+    small_loss, small = _one_step(windows, batch_size=2, grad_accum=4)
+    assert small_loss == pytest.approx(big_loss, rel=1e-6)
+    for a, b in zip(big.parameters(), small.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_trains(windows, amp):
+    cfg = TrainConfig(**{**vars(CFG), "amp": amp, "checkpoint_interval": 0})
+    history = Trainer(new_model(), *windows, cfg).train(progress=False)
+    assert history.val_loss[-1] < math.log(VOCAB) - 1.0
+
+
+def test_an_unknown_precision_is_refused(windows):
+    with pytest.raises(ValueError, match="amp="):
+        Trainer(new_model(), *windows, TrainConfig(amp="fp8"))

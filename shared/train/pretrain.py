@@ -1,14 +1,19 @@
 """Pre-training loop for `shared.nn.gpt.GPT`: token files, random windows, AdamW with warmup +
-cosine decay, gradient clipping, periodic evaluation, and exact checkpoint/resume.
+cosine decay, gradient clipping and accumulation, mixed precision, periodic evaluation, and exact
+checkpoint/resume.
 
     ids = tokenizer.encode(text).ids
     train = TokenWindows(write_tokens(ids_train, "train.bin"), block_size=128)
     trainer = Trainer(model, train, val, TrainConfig(max_steps=300))
     history = trainer.train()
 
-Resume is exact: a checkpoint holds the model, the optimizer, the step and every random state
-(batch sampling and dropout), so a run stopped at step k and resumed reaches the same loss, bit
-for bit, as an uninterrupted one (tests/test_pretrain.py).
+Resume is exact: a checkpoint holds the model, the optimizer, the gradient scaler, the step and
+every random state (batch sampling, and dropout on the CPU and the GPU), so a run stopped at step k
+and resumed reaches the same loss, bit for bit, as an uninterrupted one (tests/test_pretrain.py).
+
+Mixed precision (`amp`): "fp16" runs the forward pass under `torch.autocast` in float16 and scales
+the loss with a `GradScaler` (a T4's tensor cores; small gradients would underflow without the
+scaling), "bf16" autocasts to bfloat16 with no scaling (A100/H100, recent CPUs), "none" is float32.
 """
 import math
 from dataclasses import asdict, dataclass, field
@@ -38,15 +43,16 @@ class TokenWindows:
         dtype = np.dtype(path.with_suffix(".dtype").read_text())
         self.tokens = np.memmap(path, dtype=dtype, mode="r")  # (N,)
         self.block_size = block_size
-        if len(self.tokens) <= block_size:
-            raise ValueError(f"{path} has {len(self.tokens)} tokens, fewer than block_size + 1")
+        if len(self.tokens) < block_size + 1:
+            raise ValueError(f"{path} has {len(self.tokens)} tokens: a window needs block_size + 1 = {block_size + 1}")
 
     def __len__(self):
         return len(self.tokens)
 
     def batch(self, batch_size: int, generator: torch.Generator):
-        """x, y: (B, T) with y shifted one token to the right of x."""
-        starts = torch.randint(len(self.tokens) - self.block_size - 1, (batch_size,), generator=generator)
+        """x, y: (B, T) with y shifted one token to the right of x; any of the N - T windows."""
+        # a window needs T + 1 tokens, so the valid starts are 0 .. N - T - 1 (randint's high is exclusive)
+        starts = torch.randint(len(self.tokens) - self.block_size, (batch_size,), generator=generator)
         rows = [torch.from_numpy(self.tokens[s:s + self.block_size + 1].astype(np.int64)) for s in starts.tolist()]
         chunk = torch.stack(rows)                   # (B, T + 1)
         return chunk[:, :-1], chunk[:, 1:]
@@ -65,7 +71,8 @@ class TokenWindows:
 @dataclass
 class TrainConfig:
     max_steps: int = 300          # optimizer steps
-    batch_size: int = 16          # windows per step
+    batch_size: int = 16          # windows per micro-batch
+    grad_accum: int = 1           # micro-batches per optimizer step (effective batch: batch_size * grad_accum)
     lr: float = 3e-3              # peak learning rate (after warmup)
     min_lr: float = 3e-4          # floor of the cosine decay
     warmup_steps: int = 30        # linear warmup from 0 to lr
@@ -75,15 +82,28 @@ class TrainConfig:
     eval_interval: int = 50       # steps between held-out evaluations
     eval_max_batches: int = 20    # held-out batches per evaluation (sequential windows)
     checkpoint_interval: int = 0  # steps between checkpoints (0: none)
+    amp: str = "none"             # mixed precision: "none" (float32), "fp16" (+ loss scaling), "bf16"
     seed: int = 0
 
 
+def cosine_with_warmup(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0) -> float:
+    """The learning-rate multiplier at `step` (0-based): linear warmup from 0, then a cosine decay
+    to `min_lr_ratio` at `total_steps`. Step for step the same as transformers'
+    `get_cosine_with_min_lr_schedule_with_warmup(..., min_lr_rate=min_lr_ratio)` (and, with ratio 0,
+    `get_cosine_schedule_with_warmup`), so a run can switch between them; tests/test_pretrain.py checks it."""
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)  # step 0 trains at lr 0, as in transformers
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return max(0.0, cosine * (1.0 - min_lr_ratio) + min_lr_ratio)
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to cfg.lr, then cosine decay to cfg.min_lr at cfg.max_steps."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+    """cfg.lr times the warmup + cosine multiplier, decaying to cfg.min_lr at cfg.max_steps."""
+    return cfg.lr * cosine_with_warmup(step, cfg.warmup_steps, cfg.max_steps, cfg.min_lr / cfg.lr)
+
+
+AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -107,9 +127,13 @@ class Trainer:
     def __init__(self, model, train: TokenWindows, val: TokenWindows | None, cfg: TrainConfig,
                  checkpoint_dir=None, on_eval=None):
         self.model, self.train_data, self.val_data, self.cfg = model, train, val, cfg
+        if cfg.amp not in ("none", *AMP_DTYPES):
+            raise ValueError(f"amp={cfg.amp!r}: use 'none', 'fp16' or 'bf16'")
         self.optimizer = make_optimizer(model, cfg)
+        # loss scaling for float16 only: bfloat16 has float32's exponent range, so nothing underflows
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
         self.generator = torch.Generator().manual_seed(cfg.seed)  # batch sampling
-        torch.manual_seed(cfg.seed)                                 # dropout
+        torch.manual_seed(cfg.seed)                                 # dropout (CPU and every GPU)
         self.step = 0
         self.history = History()
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -128,25 +152,39 @@ class Trainer:
         for i, (x, y) in enumerate(self.val_data.sequential(self.cfg.batch_size)):
             if i == self.cfg.eval_max_batches:
                 break
-            losses.append(self.model(x.to(self.device), targets=y.to(self.device))[1].item())
+            with self.autocast():
+                losses.append(self.model(x.to(self.device), targets=y.to(self.device))[1].item())
         self.model.train()
         return float(np.mean(losses))
 
+    def autocast(self):
+        """The forward pass's precision: float32, or autocast to float16/bfloat16 (cfg.amp)."""
+        return torch.autocast(self.device.type, dtype=AMP_DTYPES.get(self.cfg.amp), enabled=self.cfg.amp != "none")
+
     def train_step(self) -> float:
+        """One optimizer step over cfg.grad_accum micro-batches; returns their mean loss."""
         lr = lr_at(self.step, self.cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        x, y = self.train_data.batch(self.cfg.batch_size, self.generator)   # built on the CPU
-        _, loss = self.model(x.to(self.device), targets=y.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total = 0.0
+        for _ in range(self.cfg.grad_accum):
+            x, y = self.train_data.batch(self.cfg.batch_size, self.generator)   # (B, T) each, built on the CPU
+            with self.autocast():
+                _, loss = self.model(x.to(self.device), targets=y.to(self.device))
+            # each micro-batch holds the same number of tokens, so the mean of the K means is the
+            # mean over all K*B*T tokens: divide by K, or the gradient is K times too large
+            self.scaler.scale(loss / self.cfg.grad_accum).backward()
+            total += loss.item() / self.cfg.grad_accum
+        self.scaler.unscale_(self.optimizer)  # true gradients (a no-op without fp16) before clipping
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip).item()
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)      # skipped when fp16 gradients overflowed (inf/nan)
+        self.scaler.update()
         self.step += 1
         h = self.history
-        h.steps.append(self.step), h.train_loss.append(loss.item()), h.lr.append(lr), h.grad_norm.append(grad_norm)
-        return loss.item()
+        h.steps.append(self.step), h.train_loss.append(total), h.lr.append(lr), h.grad_norm.append(grad_norm)
+        return total
 
     def train(self, until_step: int | None = None, progress: bool = True) -> History:
         """Train up to `until_step` (default: max_steps), evaluating and checkpointing on schedule."""
@@ -173,17 +211,24 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
             "history": asdict(self.history),
+            "scaler": self.scaler.state_dict(),       # fp16 loss scale (empty when disabled)
             "batch_rng": self.generator.get_state(),   # which windows come next
-            "torch_rng": torch.get_rng_state(),        # dropout masks
+            "torch_rng": torch.get_rng_state(),        # dropout masks on the CPU
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,  # and on GPUs
             "config": asdict(self.cfg),
         }, path)
         return path
 
     def load(self, path) -> None:
-        state = torch.load(path, weights_only=False)
+        """Restore a checkpoint, also one saved on another device (a GPU run resumed on a CPU)."""
+        state = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
         self.history = History(**state["history"])
-        self.generator.set_state(state["batch_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["batch_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
