@@ -99,3 +99,14 @@ def test_forward_is_about_two_flops_per_parameter_and_training_six():
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(ValueError, match="by hand"):
         shape_from_hf(type("Config", (), {"model_type": "mamba"})())
+
+
+def test_gpu_time_estimate_follows_peak_and_utilisation():
+    from shared.train.flops import GPU_PEAK_TFLOPS, describe_gpu_time, gpu_hours
+
+    hours = gpu_hours(65e12 * 3600 * 0.5, mfu=0.5)           # one hour of a T4 at half its peak
+    assert hours["T4 (fp16)"] == pytest.approx(1.0)
+    assert hours["A100 (bf16)"] == pytest.approx(65 / 312)
+    assert set(hours) == set(GPU_PEAK_TFLOPS)
+    line = describe_gpu_time(65e12 * 3600 * 0.25)            # one hour of a T4 at the typical 25%
+    assert "≈ 60 min on a T4 (fp16)" in line and "on an A100" in line and "estimate" in line

@@ -153,3 +153,33 @@ def count_flops(fn) -> int:
     with FlopCounterMode(display=False, custom_mapping=_CPU_ATTENTION) as counter:
         fn()
     return counter.get_total_flops()
+
+
+# --- how long the full profile takes on a GPU ----------------------------------------------------
+
+# Published dense peak throughput of the tensor cores, in TFLOP/s (NVIDIA data sheets): a T4 has
+# no bfloat16 tensor cores, so it trains in float16; an A100 in bfloat16.
+GPU_PEAK_TFLOPS = {"T4 (fp16)": 65.0, "A100 (bf16)": 312.0}
+# Model FLOPs utilisation that a small model reaches in a plain PyTorch loop: well below the
+# 40-50% of large, tuned runs (Chowdhery et al. 2022, table 3), since small matmuls, the optimizer
+# step and data loading weigh more. A stated assumption, not a measurement.
+TYPICAL_MFU = 0.25
+
+
+def gpu_hours(flops: float, mfu: float = TYPICAL_MFU) -> dict[str, float]:
+    """Hours that `flops` of model work take on each GPU of GPU_PEAK_TFLOPS at utilisation `mfu`."""
+    return {gpu: flops / (peak * 1e12 * mfu) / 3600 for gpu, peak in GPU_PEAK_TFLOPS.items()}
+
+
+def describe_gpu_time(flops: float, mfu: float = TYPICAL_MFU, overhead_minutes: float = 0.0) -> str:
+    """One line a notebook prints about its full profile, e.g. "full profile: 1.2e16 FLOPs ->
+    ≈ 52 min on a T4 (fp16), ≈ 11 min on an A100 (bf16), at 25% of peak (+ 5 min loading)"."""
+    def minutes(hours):
+        return f"≈ {hours * 60 + overhead_minutes:,.0f} min"
+
+    def article(gpu):
+        return "an" if gpu[0] in "AEIOU" else "a"
+
+    times = ", ".join(f"{minutes(h)} on {article(gpu)} {gpu}" for gpu, h in gpu_hours(flops, mfu).items())
+    extra = f", including {overhead_minutes:.0f} min of downloads and evaluation" if overhead_minutes else ""
+    return f"full profile: {flops:.2g} FLOPs -> {times}, at {mfu:.0%} of peak{extra} (an estimate)"
