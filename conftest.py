@@ -10,7 +10,6 @@ import json
 import os
 from collections import defaultdict
 
-import psutil
 import pytest
 
 os.environ.setdefault("JOURNEY_PROFILE", "tiny")
@@ -33,25 +32,15 @@ def _notebook_of(nodeid: str) -> str | None:
     return path if path.endswith(".ipynb") else None
 
 
-def kernel_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a kernel process, of its finished children and of its live ones."""
-    kernel = psutil.Process(pid)
-    total = sum(kernel.cpu_times()[:4])  # user, system, children_user, children_system
-    for child in kernel.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:  # ended between listing and reading
-            pass
-    return total
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
     if call.when == "call" and _notebook_of(item.nodeid):
         # nbval keeps one kernel per notebook file on the parent item; its CPU time only grows
+        from shared.utils import process_tree_cpu_seconds
+
         kernel_manager = item.parent.kernel.km
-        report.user_properties.append(("kernel_cpu_s", kernel_cpu_seconds(kernel_manager.provisioner.pid)))
+        report.user_properties.append(("kernel_cpu_s", process_tree_cpu_seconds(kernel_manager.provisioner.pid)))
 
 
 def pytest_runtest_logreport(report):

@@ -3,17 +3,19 @@
     journey list
     journey run module01_nlp_foundations [--profile tiny|full]
     journey assets [--check]
+    journey doctor [--module MODULE]
 """
 import argparse
-import html
-import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from .curriculum import MODULE_TITLES, resolve, tasks
 from .paths import build_dir
+from .report import NotebookRun, write_report
 
 EXIT_BAD_ARGS = 2
 
@@ -30,37 +32,52 @@ def cmd_list(args) -> int:
 
 
 class NotebookFailed(RuntimeError):
-    pass
+    def __init__(self, message: str, run: NotebookRun):
+        super().__init__(message)
+        self.run = run  # what ran, for the report
 
 
-def execute_notebook(path: Path, name: str, profile: str | None, timeout: int) -> dict:
+def execute_notebook(path: Path, name: str, profile: str | None, timeout: int) -> NotebookRun:
     """Run one notebook top to bottom in a fresh kernel; write the executed copy under build/.
 
-    `name` is the notebook's path relative to the repository (where its copy is written)."""
+    `name` is the notebook's path relative to the repository (where its copy is written). The
+    kernel talks over local IPC sockets (no TCP port, hence no "running over TCP without
+    encryption" warning) and its CPU time is read before it shuts down."""
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+
+    from .utils import process_tree_cpu_seconds
 
     nb = nbformat.read(path, as_version=4)
     if profile:
         os.environ["JOURNEY_PROFILE"] = profile  # the kernel inherits this environment
     os.environ.setdefault("JOURNEY_BUILD", str(build_dir()))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    # IPC sockets are files named after `ip`: an absolute path, since the kernel runs in the notebook's folder
+    sockets = Path(tempfile.mkdtemp(prefix="journey-kernel-")) / "kernel"
+    kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets))
+    client = NotebookClient(nb, km=kernel, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
     out = build_dir() / "executed" / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, error, cpu = time.perf_counter(), None, None
     try:
-        client.execute()
-        error = None
-    except CellExecutionError as exc:
-        error = _failing_cell(nb) or str(exc).splitlines()[-1]
+        with client.setup_kernel():
+            try:
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                error = _failing_cell(nb) or str(exc).splitlines()[-1]
+            finally:
+                cpu = process_tree_cpu_seconds(kernel.provisioner.pid)
+                kernel.shutdown_kernel(now=False)  # a kernel manager passed in is ours to stop
     finally:
         nbformat.write(nb, out)
-    seconds = time.perf_counter() - start
+        shutil.rmtree(sockets.parent, ignore_errors=True)
+    run = NotebookRun(name, out, round(time.perf_counter() - start, 1), round(cpu, 1), error)
     if error:
-        raise NotebookFailed(f"{name}: {error} (executed copy: {out})")
-    return {"notebook": name, "seconds": round(seconds, 1), "executed": str(out)}
+        raise NotebookFailed(f"{name}: {error} (executed copy: {out})", run)
+    return run
 
 
 def _failing_cell(nb) -> str | None:
@@ -85,48 +102,25 @@ def cmd_run(args) -> int:
         return EXIT_BAD_ARGS
     from tqdm.auto import tqdm
 
-    done, failures = [], []
+    runs, failures = [], []
     for task in (bar := tqdm(runnable, desc="notebooks", unit="nb")):
         bar.set_postfix_str(Path(task.notebook).name)
         try:
-            done.append(execute_notebook(task.path, task.notebook, args.profile, args.timeout))
+            runs.append(execute_notebook(task.path, task.notebook, args.profile, args.timeout))
         except NotebookFailed as failure:
+            runs.append(failure.run)
             failures.append(str(failure))
             tqdm.write(f"FAILED {failure}")
-    report = write_report(done, failures)
-    for row in done:
-        print(f"ok  {row['seconds']:>6.1f} s  {row['notebook']}")
+    page = write_report(runs)
+    for run in runs:
+        print(f"{'ok ' if run.error is None else 'ERR'} {run.wall_s:>6.1f} s wall {run.cpu_s:>6.1f} s CPU  {run.notebook}")
     if planned:
         print(f"skipped {len(planned)} planned notebooks (not written yet)")
-    print(f"report: {report}")
+    print(f"report: {page}")
     if failures:
         print("\n".join(["FAILED:", *failures]), file=sys.stderr)
         return 1
     return 0
-
-
-def write_report(done: list[dict], failures: list[str]) -> Path:
-    """An HTML page with each notebook's runtime and its ledger results and expectations."""
-    parts = ["<html><head><meta charset='utf-8'><title>llm-journey results</title></head><body>",
-             "<h1>llm-journey: results ledger</h1>"]
-    for message in failures:
-        parts.append(f"<p style='color:#b00'><b>FAILED</b> {html.escape(message)}</p>")
-    for row in done:
-        results_file = build_dir() / "results" / Path(row["notebook"]).with_suffix(".json")
-        ledger = json.loads(results_file.read_text()) if results_file.exists() else {}
-        parts.append(f"<h2>{html.escape(row['notebook'])}</h2><p>profile {ledger.get('profile', '?')}, "
-                     f"{row['seconds']} s</p><table border=1 cellpadding=4><tr><th>result</th><th>value</th></tr>")
-        for name, value in ledger.get("results", {}).items():
-            parts.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(value))}</td></tr>")
-        parts.append("</table><ul>")
-        for e in ledger.get("expectations", []):
-            mark = "✔" if e["passed"] else "✘"
-            parts.append(f"<li>{mark} {html.escape(e['name'])} {html.escape(e['rule'])}</li>")
-        parts.append("</ul>")
-    parts.append("</body></html>")
-    path = build_dir() / "report.html"
-    path.write_text("\n".join(parts))
-    return path
 
 
 def register_all_assets() -> None:
@@ -153,6 +147,13 @@ def cmd_assets(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from . import doctor
+
+    register_all_assets()
+    return doctor.main(args.module)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journey", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     assets = sub.add_parser("assets", help="install/build the offline assets of the tiny profile")
     assets.add_argument("--check", action="store_true", help="only report, install nothing")
     assets.set_defaults(func=cmd_assets)
+    doctor = sub.add_parser("doctor", help="check this machine: versions, CPU/GPU, hub, profile, assets, disk")
+    doctor.add_argument("--module", help="in Colab, also estimate this module's full profile on the GPU")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -27,6 +27,7 @@ class Task:
     number: int    # position within the module, from 1
     notebook: str  # path relative to the repository root
     task: str      # one-line description
+    full_t4_minutes: float | None = None  # the notebook's own estimate of its full profile on a Colab T4
 
     @property
     def path(self) -> Path | None:

@@ -1,12 +1,14 @@
 """The results ledger: every notebook records its key numbers and states what they must be.
 
     ledger.record("val_perplexity", 41.2)
+    ledger.record("rouge1", 17.3, fmt=".1f", unit="points", published="lead-3: 40.3 (See et al., 2017)")
     ledger.expect("val_perplexity", below=60)             # checked in every profile
     ledger.expect("val_perplexity", below=30, profile="full")  # checked only in "full"
 
 A failed expectation raises ``ExpectationFailed`` naming what was expected and what came out,
 so the notebook (and CI) fails. Results are written after every call to a JSON file per
-notebook under ``build/results/``.
+notebook under ``build/results/``, with how to show each one (format, unit, the published
+full-scale number it compares with), which the report (`journey run`) uses.
 """
 import json
 import math
@@ -34,15 +36,21 @@ class Ledger:
         self.profile = profile    # "tiny" or "full"
         self.path = path or build_dir() / "results" / Path(notebook).with_suffix(".json")
         self.results = {}         # name -> value
-        self.expectations = []    # dicts: name, rule, passed
+        self.meta = {}            # name -> {"fmt", "unit", "published"}: how the report shows it
+        self.expectations = []    # dicts: name, rule, value, passed
         self.started = time.time()
         self._write()
 
-    def record(self, name: str, value, fmt: str = ".4g"):
-        """Store a result and print it; returns the value so it can be used inline."""
+    def record(self, name: str, value, fmt: str = ".4g", unit: str | None = None, published: str | None = None):
+        """Store a result and print it; returns the value so it can be used inline.
+
+        `fmt` is its format spec, `unit` what it counts ("s", "%", "nats/token"), `published` the
+        published full-scale number it compares with, with its source."""
         value = _plain(value)
         self.results[name] = value
-        print(f"[ledger] {name} = {_show(value, fmt)}")
+        self.meta[name] = {key: v for key, v in (("fmt", fmt), ("unit", unit), ("published", published)) if v}
+        suffix = (f" {unit}" if unit else "") + (f"  (published: {published})" if published else "")
+        print(f"[ledger] {name} = {_show(value, fmt)}{suffix}")
         self._write()
         return value
 
@@ -80,6 +88,7 @@ class Ledger:
             "profile": self.profile,
             "elapsed_s": round(time.time() - self.started, 2),
             "results": self.results,
+            "meta": self.meta,
             "expectations": self.expectations,
         }
         self.path.write_text(json.dumps(payload, indent=2, default=str))

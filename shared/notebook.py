@@ -37,8 +37,8 @@ class Run:
     ledger: Ledger     # where results are recorded and checked
     seed: int
 
-    def record(self, name, value, fmt=".4g"):
-        return self.ledger.record(name, value, fmt)
+    def record(self, name, value, fmt=".4g", unit=None, published=None):
+        return self.ledger.record(name, value, fmt, unit=unit, published=published)
 
     def expect(self, name, **rule):
         return self.ledger.expect(name, **rule)

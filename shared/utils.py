@@ -78,6 +78,21 @@ def measure(device: str = "cpu", track_memory: bool = True):
         result.cpu_seconds = time.process_time() - cpu_start
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, of its children that ended, and of those still running:
+    what a notebook's kernel (and the servers or workers it started) has used so far."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = sum(process.cpu_times()[:4])  # user, system, children_user, children_system
+    for child in process.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:  # ended between listing and reading
+            pass
+    return total
+
+
 def process_peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MB)."""
     scale = 1 if sys.platform == "darwin" else 1024

@@ -60,9 +60,10 @@ def test_bad_subcommand_and_option_exit_2():
 
 def test_execute_good_notebook_writes_executed_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("JOURNEY_BUILD", str(tmp_path / "build"))
-    row = cli.execute_notebook(write_notebook(tmp_path / "good.ipynb", *GOOD), "m/good.ipynb", "tiny", 60)
-    executed = nbformat.read(row["executed"], as_version=4)
+    run = cli.execute_notebook(write_notebook(tmp_path / "good.ipynb", *GOOD), "m/good.ipynb", "tiny", 60)
+    executed = nbformat.read(run.executed, as_version=4)
     assert executed.cells[0].execution_count == 1
+    assert run.error is None and run.cpu_s > 0 and run.wall_s >= run.cpu_s / 4
 
 
 @pytest.mark.parametrize("sources, message", [
@@ -83,3 +84,19 @@ def test_nbval_harness_fails_on_raising_cell_or_failed_expectation(tmp_path, sou
                              "--rootdir", str(tmp_path), str(notebook)],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == expected_exit, result.stdout[-2000:]
+
+
+def test_journey_run_kernels_do_not_warn_about_tcp(tmp_path, monkeypatch, capfd):
+    """Kernels talk over IPC sockets: no "running over TCP without encryption" warning for learners."""
+    monkeypatch.setenv("JOURNEY_BUILD", str(tmp_path / "build"))
+    cli.execute_notebook(write_notebook(tmp_path / "good.ipynb", *GOOD), "m/good.ipynb", "tiny", 60)
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.out + captured.err
+
+
+def test_journey_run_writes_the_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JOURNEY_BUILD", str(tmp_path / "build"))
+    assert cli.main(["run", "module01_nlp_foundations/08_bow_tfidf"]) == 0
+    page = (tmp_path / "build" / "report.html").read_text()
+    assert "module01_nlp_foundations/08_bow_tfidf.ipynb" in page and "passed" in page
+    assert (tmp_path / "build" / "executed" / "module01_nlp_foundations" / "08_bow_tfidf.html").exists()

@@ -9,8 +9,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "shared"
-RUNTIME = {"__init__", "assets", "cli", "corpora", "curriculum", "ledger", "model_search", "models",
-           "notebook", "paths", "profile", "utils"}  # the top level's modules: the course runtime
+RUNTIME = {"__init__", "assets", "cli", "corpora", "curriculum", "doctor", "ledger", "model_search", "models",
+           "notebook", "paths", "profile", "report", "utils"}  # the top level's modules: the course runtime
 
 
 def module_name(path: Path) -> str:

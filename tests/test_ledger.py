@@ -73,3 +73,10 @@ def test_expect_needs_a_rule(ledger):
     ledger.record("x", 1)
     with pytest.raises(ValueError):
         ledger.expect("x")
+
+
+def test_record_keeps_how_to_show_the_result(ledger, capsys):
+    ledger.record("rouge1", 17.2734, fmt=".1f", unit="points", published="lead-3: 40.3 (See et al., 2017)")
+    assert "[ledger] rouge1 = 17.3 points  (published: lead-3: 40.3 (See et al., 2017))" in capsys.readouterr().out
+    saved = json.loads(ledger.path.read_text())
+    assert saved["meta"]["rouge1"] == {"fmt": ".1f", "unit": "points", "published": "lead-3: 40.3 (See et al., 2017)"}
