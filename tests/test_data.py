@@ -7,6 +7,7 @@ from shared import data
 ALL = sorted(data.DATASETS)
 SIZES = {  # split sizes of the tiny profile
     "wikipedia": {"train": 106},
+    "wikitext": {"train": 95, "validation": 5, "test": 6},  # articles
     "news": {"train": 300, "test": 50},
     "imdb": {"train": 20_000, "test": 5_000},
     "rotten_tomatoes": {"train": 6_824, "test": 1_706},

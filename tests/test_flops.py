@@ -110,3 +110,14 @@ def test_gpu_time_estimate_follows_peak_and_utilisation():
     assert set(hours) == set(GPU_PEAK_TFLOPS)
     line = describe_gpu_time(65e12 * 3600 * 0.25)            # one hour of a T4 at the typical 25%
     assert "≈ 60 min on a T4 (fp16)" in line and "on an A100" in line and "estimate" in line
+
+
+def test_gpu_time_estimate_names_the_profile_and_rounds_small_runs():
+    from shared.train.flops import describe_gpu_time
+
+    line = describe_gpu_time(1e12, profile="tiny")               # a CPU-sized run: seconds on any GPU
+    assert line.startswith("tiny profile: 1e+12 FLOPs")
+    assert "< 1 min on a T4 (fp16)" in line and "< 1 min on an A100 (bf16)" in line
+    assert describe_gpu_time(65e12 * 3600 * 0.25).startswith("full profile:")  # the default
+    with_overhead = describe_gpu_time(65e12 * 3600 * 0.25, overhead_minutes=10)
+    assert "≈ 70 min on a T4 (fp16)" in with_overhead and "including 10 min" in with_overhead

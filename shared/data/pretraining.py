@@ -30,13 +30,16 @@ def _wikitext_articles(split: str) -> Dataset:
     return Dataset.from_list([{"text": "".join(lines).strip()} for lines in articles])
 
 
-@dataset("wikitext", ["text"], "Wikipedia articles for language-model pre-training, held-out articles as validation",
+@dataset("wikitext", ["text"], "Wikipedia articles for language-model pre-training; held-out articles "
+         "in a validation split (for choices) and a test split (reported once)",
          "Salesforce/wikitext wikitext-103-raw-v1 (lines joined into articles)",
-         full=lambda: DatasetDict(train=_wikitext_articles("train"), validation=_wikitext_articles("validation")))
+         full=lambda: DatasetDict(train=_wikitext_articles("train"), validation=_wikitext_articles("validation"),
+                                  test=_wikitext_articles("test")))
 def _wikitext_tiny():
     articles = Dataset.from_list(wikipedia_articles()).select_columns(["text"])
-    parts = articles.train_test_split(test_size=0.1, seed=SPLIT_SEED)
-    return DatasetDict(train=parts["train"], validation=parts["test"])
+    parts = articles.train_test_split(test_size=0.1, seed=SPLIT_SEED)              # 95 train / 11 held out
+    held_out = parts["test"].train_test_split(test_size=0.5, seed=SPLIT_SEED)      # 5 validation / 6 test
+    return DatasetDict(train=parts["train"], validation=held_out["train"], test=held_out["test"])
 
 
 # --- news (Lee corpus) ------------------------------------------------------------------------

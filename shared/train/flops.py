@@ -171,15 +171,18 @@ def gpu_hours(flops: float, mfu: float = TYPICAL_MFU) -> dict[str, float]:
     return {gpu: flops / (peak * 1e12 * mfu) / 3600 for gpu, peak in GPU_PEAK_TFLOPS.items()}
 
 
-def describe_gpu_time(flops: float, mfu: float = TYPICAL_MFU, overhead_minutes: float = 0.0) -> str:
-    """One line a notebook prints about its full profile, e.g. "full profile: 1.2e16 FLOPs ->
-    ≈ 52 min on a T4 (fp16), ≈ 11 min on an A100 (bf16), at 25% of peak (+ 5 min loading)"."""
+def describe_gpu_time(flops: float, mfu: float = TYPICAL_MFU, overhead_minutes: float = 0.0,
+                      profile: str = "full") -> str:
+    """One line a notebook prints about a profile's training, e.g. "full profile: 1.2e16 FLOPs ->
+    ≈ 52 min on a T4 (fp16), ≈ 11 min on an A100 (bf16), at 25% of peak (+ 5 min loading)";
+    `profile` names the profile the FLOPs belong to (a notebook passes its active one)."""
     def minutes(hours):
-        return f"≈ {hours * 60 + overhead_minutes:,.0f} min"
+        total = hours * 60 + overhead_minutes
+        return "< 1 min" if total < 1 else f"≈ {total:,.0f} min"
 
     def article(gpu):
         return "an" if gpu[0] in "AEIOU" else "a"
 
     times = ", ".join(f"{minutes(h)} on {article(gpu)} {gpu}" for gpu, h in gpu_hours(flops, mfu).items())
     extra = f", including {overhead_minutes:.0f} min of downloads and evaluation" if overhead_minutes else ""
-    return f"full profile: {flops:.2g} FLOPs -> {times}, at {mfu:.0%} of peak{extra} (an estimate)"
+    return f"{profile} profile: {flops:.2g} FLOPs -> {times}, at {mfu:.0%} of peak{extra} (an estimate)"
