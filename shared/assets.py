@@ -459,14 +459,29 @@ def all_asset_names() -> list[str]:
     return list(ASSETS)
 
 
-def install_all(names: list[str] | None = None) -> dict[str, str]:
+def install_all(names: list[str] | None = None, jobs: int = 1,
+                prepare: Callable[[], None] | None = None) -> dict[str, str]:
     """Install/build the assets (all by default): system packages in one apt-get call, then the
-    downloads, then what is built from them (derived assets and NLTK data, in registration order).
+    downloads, then what is built from them (derived assets and NLTK data), `jobs` builds at a time
+    in separate processes (each runs `prepare()` first: the imports that register the assets).
+    Builds that need the same input wait on its file lock, so parallel builds are safe.
     Returns name -> 'ok: <path>' or 'MISSING: <why>'; one failure never stops the others."""
     chosen = [ASSETS[name] for name in (names or ASSETS)]
     install_debian([a for a in chosen if isinstance(a, DebianPackages)])
-    ordered = [a for a in chosen if not a.on_demand] + [a for a in chosen if a.on_demand]
-    return {asset.name: status(asset.install) for asset in ordered}
+    report = {asset.name: status(asset.install) for asset in chosen if not asset.on_demand}
+    builds = [asset.name for asset in chosen if asset.on_demand]
+    if jobs <= 1:
+        return report | {name: _install_one(name) for name in builds}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or locks
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=prepare) as pool:
+        return report | dict(zip(builds, pool.map(_install_one, builds)))
+
+
+def _install_one(name: str) -> str:
+    return status(ASSETS[name].install)
 
 
 def check_all() -> dict[str, str]:

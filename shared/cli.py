@@ -135,7 +135,7 @@ def cmd_assets(args) -> int:
     from . import assets
 
     register_all_assets()
-    report = assets.check_all() if args.check else assets.install_all()
+    report = assets.check_all() if args.check else assets.install_all(jobs=args.jobs, prepare=register_all_assets)
     width = max(map(len, report))
     for name, status in report.items():
         print(f"{name:<{width}}  {status}")
@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     assets = sub.add_parser("assets", help="install/build the offline assets of the tiny profile")
     assets.add_argument("--check", action="store_true", help="only report, install nothing")
+    assets.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="derived assets built at a time, one process each (default: 2, or 1 on one core)")
     assets.set_defaults(func=cmd_assets)
     doctor = sub.add_parser("doctor", help="check this machine: versions, CPU/GPU, hub, profile, assets, disk")
     doctor.add_argument("--module", help="in Colab, also estimate this module's full profile on the GPU")

@@ -90,3 +90,24 @@ def test_every_asset_is_registered_with_a_description():
     register_all_assets()
     assert {"imdb_csv", "smollm2", "t5_tiny", "wordnet", "chromium", "llamafactory_data"} <= set(assets.ASSETS)
     assert all(asset.description for asset in assets.ASSETS.values())
+
+
+def _build_marker(out):
+    (out / "built.txt").write_text("yes")
+
+
+def _register_two_test_assets():
+    assets.register_derived("test_derived_a", "a test build", _build_marker, lambda: "a1")
+    assets.register_derived("test_derived_b", "a test build", _build_marker, lambda: "b1")
+
+
+def test_derived_assets_build_in_parallel_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOURNEY_CACHE", str(tmp_path))  # the spawned workers inherit the environment
+    _register_two_test_assets()
+    try:
+        report = assets.install_all(["test_derived_a", "test_derived_b"], jobs=2, prepare=_register_two_test_assets)
+    finally:
+        for name in ("test_derived_a", "test_derived_b"):
+            assets.ASSETS.pop(name)
+    assert all(status.startswith("ok") for status in report.values()), report
+    assert (tmp_path / "test_derived_a" / "built.txt").exists() and (tmp_path / "test_derived_b" / "DONE").exists()
