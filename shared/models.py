@@ -1,14 +1,22 @@
 """Named model loaders that return standard transformers objects: `(model, tokenizer)`.
 
-| role       | tiny (offline, CPU)                        | full (hub)            |
-|------------|--------------------------------------------|-----------------------|
-| causal LM  | SmolLM2-135M-Instruct (from its GGUF)      | gpt2, or `full_name`  |
-| encoder    | all-MiniLM-L6-v2 (BERT architecture)       | bert-base-uncased     |
-| seq2seq    | a small T5 pretrained by `shared.train.tiny_t5`  | t5-small              |
+| role       | tiny (offline, CPU)                        | full (hub), unless `full_name` says otherwise |
+|------------|--------------------------------------------|-----------------------------------------------|
+| causal LM  | SmolLM2-135M-Instruct (from its GGUF)      | SmolLM2-360M-Instruct (same family, chat template) |
+| encoder    | all-MiniLM-L6-v2 (BERT architecture)       | bert-base-uncased                             |
+| seq2seq    | a small T5 pretrained by `shared.train.tiny_t5`  | t5-small                                |
 
 The tiny weights are verified by SHA-256 when `journey assets` installs them; a missing one
 raises `AssetMissing` naming that command.
+
+`HUB_MODELS` lists every hub model the full profile loads, with the facts its code relies on
+(which loader, what head, whether it has a chat template, its stored dtype). The full profile
+cannot run offline, so `tests/test_full_profile.py` checks each notebook's full config against
+this catalogue instead: a name that is not a causal LM passed to `load_causal_lm`, `chat()` on a
+model without a chat template, or a bfloat16 checkpoint loaded without a dtype (a T4 has no
+bfloat16) fails there, not after an hour on a GPU.
 """
+from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
@@ -18,7 +26,41 @@ from .assets import PackageFile, register, require
 from .profile import active_profile, require_hub
 
 TINY_FOLDERS = {"causal_lm": "smollm2", "encoder": "minilm", "seq2seq": "t5_tiny"}
-FULL_DEFAULTS = {"causal_lm": "gpt2", "encoder": "bert-base-uncased", "seq2seq": "t5-small"}
+FULL_DEFAULTS = {"causal_lm": "HuggingFaceTB/SmolLM2-360M-Instruct", "encoder": "bert-base-uncased",
+                 "seq2seq": "t5-small"}
+
+
+@dataclass(frozen=True)
+class HubModel:
+    """What the course's code relies on about a hub model (its config.json and model card)."""
+    role: str             # the loader that loads it: "causal_lm", "encoder" or "seq2seq"
+    architecture: str     # config.json `architectures[0]`: the class its weights were saved from
+    task: str             # the hub's pipeline tag: what its head (or training) is for
+    chat_template: bool   # its tokenizer has a chat template (chat, chat_batch, apply_chat_template)
+    stored_dtype: str     # dtype of the checkpoint, which `from_pretrained` keeps unless told otherwise
+    parameters_m: float   # millions of parameters (model card)
+
+
+HUB_MODELS = {  # every hub model a full profile loads; aliases in HUB_ALIASES
+    "HuggingFaceTB/SmolLM2-135M-Instruct": HubModel("causal_lm", "LlamaForCausalLM", "text-generation", True, "bfloat16", 135),
+    "HuggingFaceTB/SmolLM2-360M-Instruct": HubModel("causal_lm", "LlamaForCausalLM", "text-generation", True, "bfloat16", 362),
+    "HuggingFaceTB/SmolLM2-1.7B-Instruct": HubModel("causal_lm", "LlamaForCausalLM", "text-generation", True, "bfloat16", 1711),
+    "openai-community/gpt2": HubModel("causal_lm", "GPT2LMHeadModel", "text-generation", False, "float32", 124),
+    "google-bert/bert-base-uncased": HubModel("encoder", "BertForMaskedLM", "fill-mask", False, "float32", 110),
+    "sentence-transformers/all-MiniLM-L6-v2": HubModel("encoder", "BertModel", "sentence-similarity", False, "float32", 22.7),
+    "sentence-transformers/all-mpnet-base-v2": HubModel("encoder", "MPNetForMaskedLM", "sentence-similarity", False, "float32", 109),
+    "distilbert/distilbert-base-cased-distilled-squad": HubModel(
+        "encoder", "DistilBertForQuestionAnswering", "question-answering", False, "float32", 65),
+    "google-t5/t5-small": HubModel("seq2seq", "T5ForConditionalGeneration", "translation", False, "float32", 60.5),
+    "Helsinki-NLP/opus-mt-en-de": HubModel("seq2seq", "MarianMTModel", "translation", False, "float32", 74),
+}
+HUB_ALIASES = {"gpt2": "openai-community/gpt2", "bert-base-uncased": "google-bert/bert-base-uncased",
+               "t5-small": "google-t5/t5-small"}  # the old short names the hub still redirects
+
+
+def hub_model(name: str) -> HubModel | None:
+    """The catalogue entry of a hub id (or of its short alias); None for a model not listed."""
+    return HUB_MODELS.get(HUB_ALIASES.get(name, name))
 
 
 def tiny_model_dir(role: str) -> Path:
@@ -56,6 +98,10 @@ def model_source(role: str, full_name: str | None = None) -> str:
     if active_profile().name == "tiny":
         return str(tiny_model_dir(role))
     name = full_name or FULL_DEFAULTS[role]
+    known = hub_model(name)
+    if known is not None and known.role != role:
+        raise ValueError(f"{name!r} is a {known.role} ({known.architecture}), not a {role}: "
+                         f"load it with load_{known.role}()")
     require_hub(f"model {name!r}")
     return name
 
@@ -64,7 +110,7 @@ def _load(role, model_class, full_name, **model_kwargs):
     source = model_source(role, full_name)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = model_class.from_pretrained(source, **model_kwargs)
-    if tokenizer.pad_token is None:  # gpt2 has no pad token; reuse end-of-text for padding
+    if tokenizer.pad_token is None:  # e.g. gpt2 has no pad token; reuse end-of-text for padding
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
 

@@ -97,6 +97,27 @@ def test_cross_attention_matches_torch(torch_mha):
     torch.testing.assert_close(out, torch_mha(query, memory, memory)[0], **TOL)
 
 
+def test_multi_head_attention_takes_one_unbatched_sequence(torch_mha):
+    ours = MultiHeadAttention.from_torch(torch_mha).eval()
+    x = torch.randn(6, 16)                                            # (T, D): no batch dimension
+    out, weights = ours(x, is_causal=True)
+    theirs, their_weights = torch_mha(x, x, x, attn_mask=~causal_mask(6), average_attn_weights=False)
+    assert out.shape == (6, 16) and weights.shape == (4, 6, 6)
+    torch.testing.assert_close(out, theirs, **TOL)
+    torch.testing.assert_close(weights, their_weights, **TOL)
+
+
+def test_multi_head_attention_takes_several_batch_dimensions(torch_mha):
+    ours = MultiHeadAttention.from_torch(torch_mha).eval()
+    query, memory = torch.randn(2, 3, 5, 16), torch.randn(2, 3, 7, 16)  # (B1, B2, T, D), (B1, B2, S, D)
+    attention_mask = torch.randint(0, 2, (2, 3, 7)).index_fill_(-1, torch.tensor([0]), 1)  # keep >= 1 key
+    out, weights = ours(query, memory, mask=attention_mask.bool()[:, :, None, None, :])   # (B1, B2, 1, 1, S)
+    theirs, their_weights = torch_mha(query.flatten(0, 1), memory.flatten(0, 1), memory.flatten(0, 1),
+                                      key_padding_mask=attention_mask.flatten(0, 1) == 0, average_attn_weights=False)
+    torch.testing.assert_close(out, theirs.view(2, 3, 5, 16), **TOL)
+    torch.testing.assert_close(weights, their_weights.view(2, 3, 4, 5, 7), **TOL)
+
+
 def test_one_head_and_many_heads_have_the_same_parameter_count():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(MultiHeadAttention(64, 1)) == count(MultiHeadAttention(64, 8)) == 4 * (64 * 64 + 64)

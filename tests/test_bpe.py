@@ -231,3 +231,108 @@ def test_unsupported_tokenizer_json_is_refused(tmp_path):
     (tmp_path / "nfc.json").write_text(json.dumps(spec))
     with pytest.raises(UnsupportedTokenizer, match="normalizer"):
         BPETokenizer.from_tokenizer_json(tmp_path / "nfc.json")
+
+
+# --- special tokens in the training text -------------------------------------------------------
+
+@functools.cache
+def documents_with_markers() -> list[str]:
+    """Wikipedia paragraphs: a training text is these joined by SPECIAL, one per document end."""
+    return [p for p in wiki_text()[:TRAIN_CHARS].split("\n\n") if p.strip()]
+
+
+def test_training_never_splits_or_merges_across_special_tokens():
+    text = SPECIAL.join(documents_with_markers())
+    ours = BPETokenizer(GPT2_SPLIT_PATTERN)
+    ours.train(text, VOCAB_SIZE, special_tokens=[SPECIAL])
+    # the reference: tokenizers trained on the documents as separate texts, without the markers
+    # (its BpeTrainer, given special_tokens, still merges "<|" and "|>" found in the text)
+    hf = Tokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.train_from_iterator(documents_with_markers(), trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE - 1, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    theirs = merges_as_bytes(json.loads(hf.to_str())["model"]["merges"])
+    assert [(ours.vocab[a], ours.vocab[b]) for a, b in ours.merges] == theirs
+    assert ours.special_tokens == {SPECIAL: VOCAB_SIZE - 1} and ours.vocab_size == VOCAB_SIZE
+    assert not any(b"<|" in ours.vocab[t] or b"|>" in ours.vocab[t] for t in ours.merges.values())
+    ids = ours.encode(text)
+    assert ids.count(VOCAB_SIZE - 1) == text.count(SPECIAL) and ours.decode(ids) == text
+
+
+def test_without_special_tokens_the_marker_is_learned_as_text():
+    text = SPECIAL.join(documents_with_markers())
+    plain = BPETokenizer(GPT2_SPLIT_PATTERN)
+    plain.train(text, VOCAB_SIZE)
+    assert any(plain.vocab[t] in (b"<|", b"|>") for t in plain.merges.values())  # the defect that special_tokens fixes
+
+
+def test_special_tokens_count_in_the_vocab_size():
+    tokenizer = BPETokenizer()
+    tokenizer.train("low lower lowest" + SPECIAL + "newer newest", 256 + 5, special_tokens=[SPECIAL, SPECIAL, "<pad>"])
+    assert len(tokenizer.merges) == 3 and tokenizer.special_tokens == {SPECIAL: 259, "<pad>": 260}
+    with pytest.raises(ValueError, match="special tokens"):
+        tokenizer.train("abc", 257, special_tokens=[SPECIAL, "<pad>"])
+
+
+# --- streaming: encode_iterable ------------------------------------------------------------------
+
+def pieces_of(text: str, cuts: list[int]) -> list[str]:
+    """`text` cut at the given positions (any order, any repeats)."""
+    bounds = [0, *sorted(c % (len(text) + 1) for c in cuts), len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+STREAM_CHARS = list("ab Zé1 2\n\n\t  '’sll.!<|>") + [SPECIAL, "\r\n", "\n  ", "  \n", "'ll", "12345"]
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "gpt4", "digits"])
+@settings(max_examples=150, deadline=None)
+@given(parts=st.lists(st.sampled_from(STREAM_CHARS), max_size=60) | st.sampled_from(VARIED_TEXTS).map(lambda t: [t]),
+       cuts=st.lists(st.integers(min_value=0), max_size=8))
+def test_encode_iterable_equals_encode(hf_files, kind, parts, cuts):
+    tokenizer = streaming_tokenizer(hf_files[kind])
+    text = "".join(parts)
+    pieces = pieces_of(text, cuts)
+    assert list(tokenizer.encode_iterable(iter(pieces))) == tokenizer.encode(text)
+    assert list(tokenizer.encode_iterable(pieces, allowed_special="none")) == tokenizer.encode(text, allowed_special="none")
+
+
+@functools.cache
+def streaming_tokenizer(path: str) -> BPETokenizer:
+    return BPETokenizer.from_tokenizer_json(path)  # with SPECIAL among its special tokens
+
+
+def test_encode_iterable_on_a_file_equals_encode(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(wiki_text()[:40_000] + SPECIAL + "def f(x):\n    return x\n\n\n", encoding="utf-8")
+    tokenizer = copy.deepcopy(trained(GPT4_SPLIT_PATTERN))
+    tokenizer.add_special_tokens([SPECIAL])
+    with open(path, encoding="utf-8") as lines:
+        assert list(tokenizer.encode_iterable(lines)) == tokenizer.encode(path.read_text(encoding="utf-8"))
+
+
+def test_encode_iterable_memory_does_not_grow_with_the_input():
+    import itertools
+    import tracemalloc
+
+    lines = [line + "\n" for line in wiki_text()[:20_000].splitlines() if line.strip()]  # paragraphs
+    tokenizer = copy.deepcopy(trained())
+    tokenizer.encode("".join(lines))  # fill the chunk cache once: both runs below reuse it
+
+    def peak_bytes(n_lines: int) -> tuple[int, int]:
+        tracemalloc.start()
+        count = sum(1 for _ in tokenizer.encode_iterable(itertools.islice(itertools.cycle(lines), n_lines)))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return count, peak
+
+    few_ids, few_peak = peak_bytes(50)
+    many_ids, many_peak = peak_bytes(1_000)
+    assert many_ids > 15 * few_ids                    # 20x the text ...
+    assert many_peak < 1.5 * few_peak + 50_000        # ... in about the same memory
+    assert many_peak < 1_000_000                      # (`encode` of the whole text holds tens of MB)
+
+
+def test_encode_iterable_needs_pre_splitting():
+    with pytest.raises(ValueError, match="one chunk"):
+        list(BPETokenizer(()).encode_iterable(["abc"]))

@@ -68,6 +68,21 @@ def test_rotary_cos_sin_and_rotation_match_hf():
     torch.testing.assert_close(apply_rope(k, cos, sin), k_hf, **TOL)
 
 
+def test_apply_rope_takes_any_leading_batch_dimensions():
+    config = tiny_config()
+    cos, sin = hf_rope(config, batch=6, length=11)              # (6, T, hd)
+    q = torch.randn(6, 8, 11, 8)                                # (6, H, T, hd)
+    expected, _ = hf.apply_rotary_pos_emb(q, q, cos, sin)
+    two_axes = apply_rope(q.view(2, 3, 8, 11, 8), cos.view(2, 3, 11, 8), sin.view(2, 3, 11, 8))
+    torch.testing.assert_close(two_axes.reshape(6, 8, 11, 8), expected, **TOL)       # (B1, B2, H, T, hd)
+    one_sequence = apply_rope(q[4], cos[4], sin[4])              # (H, T, hd) with (T, hd)
+    torch.testing.assert_close(one_sequence, expected[4], **TOL)
+    same_positions = apply_rope(q, cos[0], sin[0])              # (T, hd): every sequence at 0..T-1
+    torch.testing.assert_close(same_positions, expected, **TOL)  # (hf_rope gives each row the same positions)
+    with pytest.raises(ValueError, match="heads"):
+        apply_rope(q[0, 0], cos, sin)                           # (T, hd) with per-sequence (6, T, hd)
+
+
 def test_rope_scores_depend_only_on_the_relative_position():
     rope = RotaryEmbedding(16)
     q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)

@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from shared.text.qa import best_span, exact_match, extract_answers, normalize_answer, squad_scores, token_f1
+from shared.text.qa import (best_span, exact_match, extract_answers, normalize_answer, short_answer,
+                            squad_scores, token_f1)
 
 
 @pytest.mark.parametrize("text, normalized", [
@@ -47,6 +48,18 @@ def test_squad_scores_are_means_in_percent():
 def test_squad_scores_needs_one_prediction_per_question():
     with pytest.raises(ValueError):
         squad_scores(["a"], [["a"], ["b"]])
+
+
+@pytest.mark.parametrize("reply, answer", [
+    ("The answer is: Michael Collins.", "Michael Collins"),
+    ("The correct answer is: July 21, 1969.", "July 21, 1969"),
+    ("The answer to this question is: 12 years\nBecause ...", "12 years"),
+    ('"Animal Farm: A Fairy Story."', "Animal Farm: A Fairy Story"),
+    ("The official language of Andorra is Catalan.", "The official language of Andorra is Catalan"),  # kept
+    ("", ""),
+])
+def test_short_answer(reply, answer):
+    assert short_answer(reply) == answer
 
 
 def test_best_span_respects_order_length_and_context():

@@ -7,7 +7,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import PreTrainedTokenizerFast
 
 from shared.text.tokenization import (count_words, decode_ids, encode_ids, roundtrip_rate, side_by_side, take_up_to,
-                                 token_stats, tokens_of, unknown_id, vocab_overlap)
+                                 token_stats, tokens_of, train_with_prefix, unknown_id, vocab_overlap)
 
 # WordPiece with 7 entries: "the unbelievable, xyz" -> the | un ##believ ##able | , | [UNK]
 WORDPIECE_VOCAB = {"[UNK]": 0, "[CLS]": 1, "the": 2, "un": 3, "##believ": 4, "##able": 5, ",": 6}
@@ -124,3 +124,55 @@ def test_side_by_side_shows_each_tokenizer_on_its_own_line():
     assert lines[0] == f"text: {TEXT!r}"
     assert lines[1].split() == ["WordPiece", "6", "tokens", "the|un|##believ|##able|,|[UNK]"]
     assert lines[2].strip().startswith("bytes")
+
+
+# --- reproducible WordPiece training ------------------------------------------------------------
+
+def pipeline(model) -> Tokenizer:
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer
+
+
+WORDPIECE_SCRIPT = """
+import json, sys
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from shared.data import load_dataset
+from shared.text.tokenization import take_up_to, train_with_prefix
+texts = take_up_to(load_dataset("wikipedia")["train"]["text"], 300_000)
+tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+tokenizer.normalizer, tokenizer.pre_tokenizer = normalizers.NFKC(), pre_tokenizers.Whitespace()
+if sys.argv[1] == "fixed":
+    tokenizer = train_with_prefix(tokenizer, texts, trainers.WordPieceTrainer, vocab_size=3_000)
+else:
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=3_000, special_tokens=["[UNK]"], show_progress=False))
+print(json.dumps(sorted(tokenizer.get_vocab().items())))
+"""
+
+
+def wordpiece_vocab_in_a_new_process(mode: str) -> list:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-c", WORDPIECE_SCRIPT, mode], capture_output=True, text=True, env=env, check=True)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_train_with_prefix_learns_the_same_wordpiece_vocabulary_in_every_process():
+    first, second = wordpiece_vocab_in_a_new_process("fixed"), wordpiece_vocab_in_a_new_process("fixed")
+    assert first == second and len(first) == 3_000  # same tokens with the same ids (plain training differs by run)
+
+
+def test_wordpiece_trainer_is_bpe_with_a_continuation_prefix():
+    texts = ["the unbelievable believers believe", "unable, unstable; tables and labels"] * 20
+    wordpiece = train_with_prefix(pipeline(models.WordPiece(unk_token="[UNK]")), texts, trainers.WordPieceTrainer, 60)
+    bpe = train_with_prefix(pipeline(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##")), texts,
+                            trainers.BpeTrainer, 60)
+    assert wordpiece.get_vocab() == bpe.get_vocab()              # the same merges, the same ids
+    assert [t.content for t in wordpiece.get_added_tokens_decoder().values()] == ["[UNK]"]  # ## pieces are ordinary
+    wordpiece.decoder = decoders.WordPiece()
+    assert wordpiece.decode(wordpiece.encode("unbelievable tables").ids) == "unbelievable tables"

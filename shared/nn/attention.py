@@ -67,21 +67,23 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
 
-    def split_heads(self, x):                                           # (B, T, D)
-        B, T, _ = x.shape
-        return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
+    def split_heads(self, x):                                           # (*batch, T, D)
+        x = x.unflatten(-1, (self.num_heads, self.head_dim))            # (*batch, T, H, hd)
+        return x.transpose(-3, -2)                                      # (*batch, H, T, hd)
 
     def forward(self, query, key_value=None, mask=None, is_causal: bool = False):
-        """query (B, T, D); key_value (B, S, D), None = self-attention; mask broadcastable to (B, H, T, S).
+        """query (*batch, T, D); key_value (*batch, S, D), None = self-attention; mask broadcastable
+        to (*batch, H, T, S). `*batch` is any number of leading dimensions: none (one sequence),
+        B, or more (B1, B2, ...).
 
-        Returns (output (B, T, D), weights (B, H, T, S))."""
+        Returns (output (*batch, T, D), weights (*batch, H, T, S))."""
         key_value = query if key_value is None else key_value
-        q = self.split_heads(self.q_proj(query))                        # (B, H, T, hd)
-        k = self.split_heads(self.k_proj(key_value))                    # (B, H, S, hd)
-        v = self.split_heads(self.v_proj(key_value))                    # (B, H, S, hd)
+        q = self.split_heads(self.q_proj(query))                        # (*batch, H, T, hd)
+        k = self.split_heads(self.k_proj(key_value))                    # (*batch, H, S, hd)
+        v = self.split_heads(self.v_proj(key_value))                    # (*batch, H, S, hd)
         out, weights = scaled_dot_product_attention(q, k, v, mask, is_causal,
                                                     self.dropout if self.training else 0.0)
-        out = out.transpose(1, 2).flatten(2)                            # (B, T, D): heads side by side
+        out = out.transpose(-3, -2).flatten(-2)                         # (*batch, T, D): heads side by side
         return self.out_proj(out), weights
 
     @classmethod

@@ -94,8 +94,16 @@ def rotate_half(x):
 
 
 def apply_rope(x, cos, sin):
-    """Rotate every channel pair of x (B, heads, T, hd) by its position's angle; cos/sin (B, T, hd)."""
-    cos, sin = cos.unsqueeze(1).to(x.dtype), sin.unsqueeze(1).to(x.dtype)  # (B, 1, T, hd)
+    """Rotate every channel pair of x (*batch, heads, T, hd) by its position's angle.
+
+    cos/sin come from `RotaryEmbedding`: (*batch, T, hd), one row per position of each sequence,
+    shared by all heads; or (T, hd), the same positions for every sequence. `*batch` is any
+    number of leading dimensions (none, B, or B1 x B2 ...)."""
+    if cos.dim() > 2:                                           # per sequence: add the heads axis
+        if x.dim() != cos.dim() + 1:
+            raise ValueError(f"x {tuple(x.shape)} must be (*batch, heads, T, hd) for cos/sin {tuple(cos.shape)}")
+        cos, sin = cos.unsqueeze(-3), sin.unsqueeze(-3)         # (*batch, 1, T, hd)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return x * cos + rotate_half(x) * sin
 
 

@@ -3,8 +3,10 @@
     from shared.text.bpe import BPETokenizer, GPT2_SPLIT_PATTERN
     tok = BPETokenizer(GPT2_SPLIT_PATTERN)      # default: GPT-4's pattern
     tok.train(text, vocab_size=1024)            # 256 byte tokens + 768 learned merges
+    tok.train(text, 1024, special_tokens=["<|endoftext|>"])  # ... 767 merges, never across the marker
     ids = tok.encode("Hello world")             # list[int]
     assert tok.decode(ids) == "Hello world"     # exact for any Unicode text
+    ids = tok.encode_iterable(open("big.txt"))  # a lazy stream of ids, line by line, flat memory
     hf = BPETokenizer.from_tokenizer_json("tokenizer.json")   # a Hugging Face byte-level BPE
 
 How it works, in four pieces:
@@ -18,6 +20,9 @@ How it works, in four pieces:
   counts each distinct chunk once and updates the pair counts only where a merge happened (same
   merges, much faster);
 - encoding: apply the learned merges to each chunk, earliest-learned (lowest rank) first.
+
+Special tokens (such as "<|endoftext|>" between documents) are cut out of the text before all of
+this: in training they are never split or merged across, in encoding each becomes its own id.
 """
 import heapq
 import json
@@ -34,6 +39,7 @@ GPT4_SPLIT_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{
                       r""" ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+""")
 FORMAT = "llm-journey-bpe/1"  # the `save` file format
 ENCODE_CACHE_SIZE = 100_000   # chunks whose token ids `encode` remembers
+SAFE_CUT = regex.compile(r"\n(?=\S)")  # `encode_iterable` cuts the text right after such a newline
 
 
 class UnsupportedTokenizer(ValueError):
@@ -171,6 +177,13 @@ def _pop_most_frequent(heap: list, counts: dict, order: list[int]) -> tuple[int,
 
 # --- pre-splitting ---------------------------------------------------------------------------
 
+def special_token_pattern(names) -> regex.Pattern | None:
+    """A regex that matches any of the special tokens `names` (longest first, so "<|a|b|>" wins
+    over "<|a|"), in a capturing group so that `split` keeps them; None when there are none."""
+    longest_first = sorted(names, key=len, reverse=True)
+    return regex.compile("(" + "|".join(map(regex.escape, longest_first)) + ")") if longest_first else None
+
+
 def split_isolated(pattern: regex.Pattern, text: str) -> list[str]:
     """Cut `text` into the matches of `pattern` and the (non-empty) gaps between them."""
     pieces, end = [], 0
@@ -209,9 +222,7 @@ class BPETokenizer:
         for (a, b), token in self.merges.items():
             self.vocab[token] = self.vocab[a] + self.vocab[b]
         self.vocab.update({token: text.encode("utf-8") for text, token in self.special_tokens.items()})
-        longest_first = sorted(self.special_tokens, key=len, reverse=True)  # "<|a|b|>" before "<|a|"
-        alternatives = "|".join(map(regex.escape, longest_first))
-        self._special_pattern = regex.compile(f"({alternatives})") if longest_first else None
+        self._special_pattern = special_token_pattern(self.special_tokens)
         self._cache = {}  # chunk -> its token ids
 
     @property
@@ -220,13 +231,22 @@ class BPETokenizer:
 
     # --- training -------------------------------------------------------------------------
 
-    def train(self, text: str, vocab_size: int, fast: bool = True) -> None:
-        """Learn `vocab_size - 256` merges from `text`. Forgets earlier merges and special tokens
-        (add those after training). `fast=False` runs the plain trainer (same merges, slower)."""
-        if vocab_size < 256:
-            raise ValueError(f"vocab_size must be at least 256 (the byte tokens), got {vocab_size}")
-        chunks = [chunk.encode("utf-8") for chunk in self.pre_split(text)]  # list[bytes]
-        num_merges = vocab_size - 256
+    def train(self, text: str, vocab_size: int, fast: bool = True, special_tokens=()) -> None:
+        """Learn merges from `text` until the vocabulary has `vocab_size` tokens: 256 bytes, the
+        merges, then `special_tokens` (e.g. ["<|endoftext|>"]), which take the last ids.
+
+        The text is cut at every special token before pre-splitting, so a special token is never
+        split into pieces that get merged ("<|", "|>") and no merge crosses one: the documents on
+        both sides are trained on as separate texts. Forgets earlier merges and special tokens.
+        `fast=False` runs the plain trainer (same merges, slower)."""
+        special_tokens = list(dict.fromkeys(special_tokens))  # unique, in order
+        num_merges = vocab_size - 256 - len(special_tokens)
+        if num_merges < 0:
+            raise ValueError(f"vocab_size must be at least 256 (the byte tokens) + {len(special_tokens)} "
+                             f"(the special tokens), got {vocab_size}")
+        pattern = special_token_pattern(special_tokens)
+        pieces = pattern.split(text)[::2] if pattern else [text]  # the text between special tokens
+        chunks = [chunk.encode("utf-8") for piece in pieces for chunk in self.pre_split(piece)]  # list[bytes]
         if fast:
             self.merges = learn_merges_fast(Counter(chunks), num_merges)
         else:
@@ -234,6 +254,7 @@ class BPETokenizer:
         self.byte_ids = list(range(256))
         self.special_tokens = {}
         self._build()
+        self.add_special_tokens(special_tokens)
 
     def with_vocab_size(self, vocab_size: int) -> "BPETokenizer":
         """A copy that keeps only the first `vocab_size - 256` merges (and the special tokens).
@@ -275,6 +296,38 @@ class BPETokenizer:
         for i, part in enumerate(self._special_pattern.split(text)):  # odd parts are special tokens
             ids.extend([self.special_tokens[part]] if i % 2 else self._encode_ordinary(part))
         return ids
+
+    def encode_iterable(self, texts, allowed_special: str = "all"):
+        """The ids of `"".join(texts)`, yielded lazily, with memory that does not grow with the input:
+        `encode_iterable(open(path, encoding="utf-8"))` encodes a file of any size line by line.
+
+        A piece is encoded once the text is cut at a place where no pre-split chunk can cross:
+        after a newline followed by a non-space character (GPT-2's and GPT-4's patterns, alone or
+        after a digit split, never put those two in one chunk), outside any special token. So the
+        ids equal `encode` of the whole text (tests/test_bpe.py), and the text held at any time
+        is at most the stretch since the last such place (a few lines of prose or code)."""
+        if not self.split_patterns:
+            raise ValueError("without pre-splitting the whole text is one chunk: it cannot be encoded in pieces")
+        held = ""  # text read but not encoded yet: everything after the last safe cut
+        for text in texts:
+            searched_from = max(len(held) - 1, 0)  # a newline at the end of `held` may start a cut
+            held += text
+            cut = self._last_safe_cut(held, searched_from, allowed_special)
+            if cut:
+                yield from self.encode(held[:cut], allowed_special)
+                held = held[cut:]
+        if held:
+            yield from self.encode(held, allowed_special)
+
+    def _last_safe_cut(self, text: str, start: int, allowed_special: str) -> int:
+        """The last position >= start that follows a newline, precedes a non-space character and
+        is not inside a special token; 0 if there is none."""
+        cuts = [match.end() for match in SAFE_CUT.finditer(text, start)]
+        if self._special_pattern is not None and allowed_special == "all":
+            inside = {position for match in self._special_pattern.finditer(text)
+                      for position in range(match.start() + 1, match.end())}
+            cuts = [cut for cut in cuts if cut not in inside]
+        return cuts[-1] if cuts else 0
 
     def _encode_ordinary(self, text: str) -> list[int]:
         ids = []

@@ -2,6 +2,7 @@
 
     exact_match("The Eiffel Tower.", ["Eiffel Tower"])    # 1.0: case, punctuation, articles ignored
     token_f1("in Paris, France", ["Paris"])               # 0.5: precision 1/3, recall 1
+    short_answer("The answer is: Paris.\nIt is ...")     # "Paris": what a chat model's reply answers
 
 Both take the best score over the gold answers, as the SQuAD v1.1 evaluation does
 (Rajpurkar et al., 2016). `squad_scores` averages them over a set, in percent.
@@ -11,6 +12,7 @@ import string
 from collections import Counter
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+_ANSWER_PREFIX = re.compile(r"^(the )?(correct )?answer( to (this|the) question)? is:?\s*", re.I)
 _PUNCTUATION = set(string.punctuation)
 
 
@@ -49,6 +51,13 @@ def squad_scores(predictions: list[str], answers: list[list[str]]) -> dict[str, 
     n = len(predictions)
     return {"exact_match": 100 * sum(exact_match(p, a) for p, a in zip(predictions, answers)) / n,
             "f1": 100 * sum(token_f1(p, a) for p, a in zip(predictions, answers)) / n}
+
+
+def short_answer(reply: str) -> str:
+    """The answer in a chat model's reply: its first line, without a leading "The answer is:" and
+    the final period or quotes. Small instruct models wrap a span in such words even when asked not to."""
+    line = reply.strip().split("\n")[0]
+    return _ANSWER_PREFIX.sub("", line).strip().strip('".')
 
 
 def best_span(start_logits, end_logits, allowed, max_tokens: int) -> tuple[int, int]:

@@ -10,6 +10,7 @@ text itself is cut.
     stats = token_stats(tokenizer, texts)
     stats.fertility, stats.unknown_rate, stats.tokens_per_document
     print(side_by_side({"BPE": bpe, "WordPiece": wordpiece}, "Tokenizers split words."))
+    wordpiece = train_with_prefix(pipeline, texts, trainers.WordPieceTrainer, vocab_size=8_000)  # reproducible
 """
 import json
 from collections.abc import Iterable, Mapping
@@ -36,6 +37,34 @@ def take_up_to(texts: Iterable[str], budget: int) -> list[str]:
 
 def count_words(texts: Iterable[str]) -> int:
     return sum(len(WORD_PATTERN.findall(text)) for text in texts)
+
+
+def train_with_prefix(tokenizer: Tokenizer, texts: list[str], trainer_class, vocab_size: int,
+                      unk_token: str = "[UNK]", prefix: str = "##") -> Tokenizer:
+    """`tokenizer` (a WordPiece model, or a BPE model built with `continuing_subword_prefix=prefix`)
+    trained on `texts` with `trainer_class` (`trainers.WordPieceTrainer` or `trainers.BpeTrainer`),
+    the same way on every run.
+
+    Both trainers are BPE that writes `prefix` before every piece that continues a word. They give
+    those pieces ids in the order they meet them in a hash map, an order that changes from process
+    to process, and break ties between equally frequent pairs by id: the same code learns slightly
+    different vocabularies on different runs. Here every continuation piece the texts can produce
+    is first named as a special token, in sorted order, which fixes its id; the trained tokenizer
+    then gets them back as ordinary vocabulary entries. Returns a new `Tokenizer`."""
+    def words(text):
+        normalized = tokenizer.normalizer.normalize_str(text) if tokenizer.normalizer else text
+        if tokenizer.pre_tokenizer is None:
+            return [normalized]
+        return [word for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized)]
+
+    continuations = sorted({prefix + char for text in texts for word in words(text) for char in word[1:]})
+    trainer = trainer_class(vocab_size=vocab_size, special_tokens=[unk_token, *continuations],
+                            continuing_subword_prefix=prefix, show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer)
+    spec = json.loads(tokenizer.to_str())
+    named = set(continuations)
+    spec["added_tokens"] = [token for token in spec["added_tokens"] if token["content"] not in named]
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 def encode_ids(tokenizer, texts: Iterable[str]) -> list[list[int]]:
