@@ -123,7 +123,7 @@ def headline_pair(title: str, text: str) -> dict | None:
     no content word with the lead (photo galleries, quizzes, live blogs)."""
     import nltk
 
-    sentences = nltk.sent_tokenize(text)
+    sentences = nltk.sent_tokenize(text[:1000])  # the lead is in the first 1,000 characters (60 words at most)
     lead = sentences[0] if sentences else ""
     if not 8 <= len(lead.split()) <= 60 or not _content_words(title) & _content_words(lead):
         return None
