@@ -21,17 +21,39 @@ def test_safetensors_parameters_reads_the_header(tmp_path):
 def test_local_catalog_lists_the_tiny_models():
     table = model_search.search_models(source="local")
     assert list(table.columns) == COLUMNS
-    assert table["task"].tolist() == ["text-generation", "sentence-similarity", "text2text-generation"]
+    assert table["task"].tolist() == ["text-generation", "sentence-similarity", "token-classification",
+                                      "text2text-generation"]
     params = dict(zip(table["model"], table["params_M"]))
     assert params["HuggingFaceTB/SmolLM2-135M-Instruct"] == pytest.approx(134.5, abs=0.1)  # embeddings tied
     assert params["sentence-transformers/all-MiniLM-L6-v2"] == pytest.approx(22.7, abs=0.1)
     assert table["downloads"].isna().all()  # the hub's counts do not exist offline
+    assert params["spacy/en_core_web_sm"] != params["spacy/en_core_web_sm"]  # NaN: spaCy stores no count
 
 
 def test_local_catalog_filters_by_task():
     assert model_search.search_models("sentence-similarity", source="local")["model"].tolist() == [
         "sentence-transformers/all-MiniLM-L6-v2"]
     assert model_search.search_models("question-answering", source="local").empty
+
+
+def test_local_cards_are_read_from_the_models_files():
+    smollm2 = model_search.model_card("HuggingFaceTB/SmolLM2-135M-Instruct", source="local")
+    assert smollm2["license"] == "apache-2.0" and smollm2["languages"] == ["en"]  # from the GGUF header
+    assert "GGUF" in smollm2["read_from"]
+    spacy = model_search.model_card("spacy/en_core_web_sm", source="local")
+    assert spacy["license"] == "mit" and spacy["training_data"][0].startswith("OntoNotes 5")
+    assert 0.8 < spacy["reported"]["NER F1"] < 0.9                                 # the authors' own score
+    minilm = model_search.model_card("sentence-transformers/all-MiniLM-L6-v2", source="local")
+    assert minilm["base_model"] == "nreimers/MiniLM-L6-H384-uncased" and "equal to" in minilm["notes"]
+    assert set(smollm2) == set(spacy) == set(minilm)                             # one shape for every card
+    with pytest.raises(KeyError, match="local catalog"):
+        model_search.model_card("google-t5/t5-small", source="local")
+
+
+def test_hub_card_fails_fast_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConnectionError, match="JOURNEY_PROFILE=tiny"):
+        model_search.model_card("distilbert/distilbert-base-cased-distilled-squad", source="hub")
 
 
 def test_hub_records_give_the_same_table(monkeypatch):

@@ -1,9 +1,13 @@
-"""The `summarization` dataset of the tiny profile: a news article without its lead sentence ->
-the lead (module 4, notebook 03)."""
+"""The `summarization` dataset of the tiny profile: a news article's lead sentence -> its headline,
+split by publication date (module 4, notebook 03)."""
 import pytest
 
 from shared import data
-from shared.data.tasks import _lead_and_rest
+from shared.data.tasks import (
+    HEADLINE_TEST_FROM,
+    HEADLINE_VALIDATION_FROM,
+    headline_pair,
+)
 
 
 @pytest.fixture(scope="module")
@@ -11,31 +15,39 @@ def pairs():
     return data.load_dataset("summarization", profile="tiny")
 
 
-def test_sizes(pairs):
-    # 300 training articles, 48 of the 50 test articles (two have a single sentence)
-    assert {split: len(ds) for split, ds in pairs.items()} == {"train": 300, "test": 48}
+def test_sizes_and_columns(pairs):
+    sizes = {split: len(ds) for split, ds in pairs.items()}
+    assert sizes["train"] > 1500 and sizes["validation"] > 200 and sizes["test"] > 200
+    assert all(ds.column_names == ["document", "summary", "date"] for ds in pairs.values())
 
 
-def test_lead_and_rest_rebuild_the_article(pairs):
-    news = data.load_dataset("news", profile="tiny")["train"]["text"]
-    for article, row in zip(news, pairs["train"]):  # equal up to whitespace (sentences are re-joined by spaces)
-        assert "".join(article.split()) == "".join((row["summary"] + row["document"]).split())
+def test_split_by_date(pairs):
+    assert max(pairs["train"]["date"]) < HEADLINE_VALIDATION_FROM <= min(pairs["validation"]["date"])
+    assert max(pairs["validation"]["date"]) < HEADLINE_TEST_FROM <= min(pairs["test"]["date"])
 
 
-def test_summary_is_one_sentence_and_not_in_the_document(pairs):
+def test_every_pair_is_a_lead_and_its_headline(pairs):
     import nltk
 
+    articles = {row["title"]: row["text"] for row in data.load_dataset("news_articles")["train"]}
     for row in pairs["test"]:
-        assert len(nltk.sent_tokenize(row["summary"])) == 1
-        assert row["summary"] not in row["document"]
+        assert nltk.sent_tokenize(articles[row["summary"]])[0] == row["document"]  # the lead sentence
+        assert 8 <= len(row["document"].split()) <= 60
 
 
-def test_articles_with_one_sentence_are_dropped():
-    assert _lead_and_rest("Only one sentence here.") is None
-    assert _lead_and_rest("First one. Second one.") == {"document": "Second one.", "summary": "First one."}
+def test_pairs_without_a_shared_content_word_are_dropped():
+    text = "Test your knowledge of the past twelve months with our questions and answers today. More."
+    assert headline_pair("Quiz: how well do you know 2016?", text) is None
+    lead = "Nicole Kidman has finally revealed why she appeared to be clapping like a seal at the Oscars."
+    assert headline_pair("Kidman explains her Oscars 'seal hands' clapping", lead + " She said more.") == {
+        "document": lead, "summary": "Kidman explains her Oscars 'seal hands' clapping"}
+    assert headline_pair("Kidman speaks", "Too short a lead. It goes on.") is None
 
 
 def test_test_articles_are_not_in_the_t5_pretraining_text(pairs):
-    """The tiny T5 pretrains on wikipedia + news/train; the test leads must be new to it."""
-    train_news = "\n".join(data.load_dataset("news", profile="tiny")["train"]["text"])
-    assert not any(row["summary"] in train_news for row in pairs["test"])
+    """The tiny T5 pretrains on text from the training period only: test leads are new to it."""
+    from shared.train.tiny_t5 import corpus_texts
+
+    pretraining = "\n".join(corpus_texts()[0])
+    assert not any(row["document"] in pretraining for row in pairs["test"])
+    assert any(row["document"] in pretraining for row in pairs["train"].select(range(20)))  # the check can fail

@@ -84,9 +84,13 @@ def test_span_corrupt_is_seeded():
     assert not np.array_equal(first[0], other[0])
 
 
-def test_learning_rate_warms_up_then_decays_to_a_tenth():
+def test_learning_rate_is_the_course_schedule():
+    """The tiny T5 uses shared.train.pretrain's warmup + cosine schedule (equal to transformers')."""
+    from shared.train.pretrain import cosine_with_warmup
+
     cfg = TinyT5Config(steps=100, warmup=10)
     factors = [lr_factor(step, cfg) for step in range(cfg.steps)]
-    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
-    assert factors[-1] == pytest.approx(0.1, abs=0.01)
+    assert factors == [cosine_with_warmup(step, 10, 100, cfg.min_lr_ratio) for step in range(100)]
+    assert factors[0] == 0.0 and factors[10] == pytest.approx(1.0)  # step 0 trains at lr 0, as in transformers
+    assert factors[10:] == sorted(factors[10:], reverse=True)  # then never rises
+    assert factors[-1] == pytest.approx(cfg.min_lr_ratio, abs=0.01)

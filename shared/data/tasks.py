@@ -2,8 +2,15 @@
 from datasets import Dataset, DatasetDict
 
 from ..assets import require
-from ..corpora import lee_docs
-from .registry import SPLIT_SEED, dataset, hub, hub_sample, jsonl_rows, seeded_split
+from .registry import (
+    SPLIT_SEED,
+    dataset,
+    hub,
+    hub_sample,
+    jsonl_rows,
+    load_dataset,
+    seeded_split,
+)
 
 # --- translation: generated dates (tiny), Multi30k German -> English (full) -------------------
 
@@ -94,35 +101,57 @@ def _stories_poems_tiny():
     return _split_per_format(jsonl_rows("stories_poems.jsonl"), test_size=10)
 
 
-# --- summarization: news article -> its lead sentence (tiny), CNN/DailyMail (full) ------------
+# --- summarization: news lead -> headline (tiny), CNN/DailyMail (full) ------------------------
 
-def _lead_and_rest(text: str) -> dict | None:
-    """A news article -> {"document": the article after its first sentence, "summary": that first
-    sentence, the lead, which a news writer writes to sum up the story}; None under two sentences."""
+# Split of the `news_articles` by publication date: the tiny T5 pretrains on the training period
+# only, so validation and test headlines and articles are new to it.
+HEADLINE_VALIDATION_FROM = "2017-03-17"
+HEADLINE_TEST_FROM = "2017-03-24"
+
+
+def _content_words(text: str) -> set[str]:
+    import re
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in ENGLISH_STOP_WORDS}
+
+
+def headline_pair(title: str, text: str) -> dict | None:
+    """A news article -> {"document": its lead (first sentence), "summary": its headline}, or None
+    when the pair is not a summary: a lead of under 8 or over 60 words, or a headline that shares
+    no content word with the lead (photo galleries, quizzes, live blogs)."""
     import nltk
 
-    sentences = nltk.sent_tokenize(text)
-    if len(sentences) < 2:
+    sentences = nltk.sent_tokenize(text[:1000])  # the lead is in the first 1,000 characters (60 words at most)
+    lead = sentences[0] if sentences else ""
+    if not 8 <= len(lead.split()) <= 60 or not _content_words(title) & _content_words(lead):
         return None
-    return {"document": " ".join(sentences[1:]), "summary": sentences[0]}
+    return {"document": lead, "summary": title}
 
 
-def _lead_pairs(filename: str) -> Dataset:
-    pairs = (_lead_and_rest(row["text"]) for row in lee_docs(filename))
-    return Dataset.from_list([pair for pair in pairs if pair])
+def _headline_pairs() -> DatasetDict:
+    splits = {"train": [], "validation": [], "test": []}
+    for row in sorted(load_dataset("news_articles")["train"], key=lambda row: (row["date"], row["title"])):
+        pair = headline_pair(row["title"], row["text"])
+        if pair:
+            split = ("test" if row["date"] >= HEADLINE_TEST_FROM else
+                     "validation" if row["date"] >= HEADLINE_VALIDATION_FROM else "train")
+            splits[split].append({**pair, "date": row["date"]})
+    return DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})
 
 
 def _cnn_dailymail(split: str) -> Dataset:
     return hub("abisee/cnn_dailymail", "3.0.0", split=split).map(
-        lambda row: {"document": row["article"], "summary": row["highlights"]},
+        lambda row: {"document": row["article"], "summary": row["highlights"], "date": ""},
         remove_columns=["article", "highlights", "id"])
 
 
-@dataset("summarization", ["document", "summary"],
-         "document -> summary pairs (tiny: a news article without its lead sentence -> the lead)",
+@dataset("summarization", ["document", "summary", "date"],
+         "document -> summary pairs (tiny: a news article's lead sentence -> its headline, split by date)",
          "abisee/cnn_dailymail 3.0.0 (article -> highlights)",
-         full=lambda: DatasetDict(train=_cnn_dailymail("train"), test=_cnn_dailymail("test")))
+         full=lambda: DatasetDict(train=_cnn_dailymail("train"), validation=_cnn_dailymail("validation"),
+                                  test=_cnn_dailymail("test")))
 def _summarization_tiny():
-    # The Lee corpus's own split: the tiny T5 was pretrained on lee_background, never on lee.cor.
     require("punkt_tab")  # NLTK's sentence splitter, trained offline by the project
-    return DatasetDict(train=_lead_pairs("lee_background.cor"), test=_lead_pairs("lee.cor"))
+    return _headline_pairs()
