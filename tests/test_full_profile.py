@@ -34,7 +34,7 @@ FULL_SPLITS = {
     "rotten_tomatoes": {"train": 8_530, "test": 1_066},
     "news": {"train": 120_000, "test": 7_600},                     # AG News
     "wikipedia": {"train": 20_000},                                # the first 20,000 articles, streamed
-    "wikitext": {"train": None, "validation": None},               # WikiText-103 lines joined into articles
+    "wikitext": {"train": None, "validation": None, "test": None}, # WikiText-103 lines joined into articles
     "books": {"train": 100},                                       # the first 100 Gutenberg books
     "qa": {"test": 10_570},                                        # SQuAD v1.1 validation
     "translation": {"train": 29_000, "test": 1_000},               # Multi30k
