@@ -85,3 +85,45 @@ def test_same_seed_same_masks():
     ids, special = padded_batch(n_rows=50)
     first, second = ours(ids, special, seed=3), ours(ids, special, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_masked_lm_scores_only_the_asked_positions():
+    from shared.nn.mlm import MaskedLM
+
+    torch.manual_seed(0)
+    model = MaskedLM(vocab_size=30, dim=16, heads=2, layers=1, ff=32, max_len=8)
+    ids = torch.randint(5, 30, (2, 8))
+    at = torch.zeros(2, 8, dtype=torch.bool)
+    at[0, 3] = at[1, 5] = True
+    assert model(ids, at).shape == (2, 30)
+    full = model(ids, torch.ones_like(at))                      # (16, V): every position
+    assert torch.allclose(model(ids, at), full[[3, 8 + 5]], atol=1e-5)
+
+
+def test_evaluate_scores_the_hidden_positions_apart_from_the_visible_ones():
+    """A model that copies its input is right at every unchanged position and never at [MASK]:
+    top-1 over all selected positions rewards copying, top-1 at [MASK] does not."""
+    from shared.train.tiny_mlm import EvalSet, evaluate
+
+    class Copy(torch.nn.Module):
+        def forward(self, ids, at):
+            return torch.nn.functional.one_hot(ids[at], 205).float() * 10
+
+    ids, special = padded_batch(n_rows=400, max_len=32, seed=3)
+    inputs, labels = ours(ids, special, seed=4)
+    held = EvalSet(inputs, labels, mask_id=4)
+    scores = evaluate(Copy(), held)
+    unchanged = ((labels != IGNORE_INDEX) & (inputs == ids)).sum() / (labels != IGNORE_INDEX).sum()
+    assert scores["masked_top1"] == 0.0
+    assert abs(scores["selected_top1"] - unchanged.item()) < 1e-6
+    assert 0.07 < scores["selected_top1"] < 0.13
+
+
+def test_cached_recipes_are_named_by_their_settings():
+    from dataclasses import replace
+
+    from shared.train.tiny_mlm import MLMRecipe, recipe_string
+
+    assert MLMRecipe().cache_name() == "mlm_tiny"
+    other = replace(MLMRecipe(), steps=10)
+    assert other.cache_name() != "mlm_tiny" and recipe_string(other) != recipe_string(MLMRecipe())

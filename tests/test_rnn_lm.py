@@ -80,3 +80,19 @@ def test_generate_returns_new_ids_in_the_vocabulary():
     model = RNNLanguageModel(vocab_size=12, dim=8)
     new = model.generate([1, 2, 3], max_new_tokens=6, generator=torch.Generator().manual_seed(0))
     assert len(new) == 6 and all(0 <= i < 12 for i in new)
+
+
+def test_a_short_run_is_the_start_of_the_full_run():
+    """train_rnn_lm(max_steps=k) replays the first k steps of the full run exactly (the notebook
+    checks its live steps against the cached run this way)."""
+    from dataclasses import replace
+
+    from shared.train.tiny_rnn_lm import RNNRecipe, make_model, train_rnn_lm
+
+    recipe = replace(RNNRecipe(), dim=8, batch_size=4, bptt=5, epochs=2, dropout=0.3)
+    data = batchify(torch.randint(0, 20, (400,), generator=torch.Generator().manual_seed(0)), recipe.batch_size)
+    full, _, _ = train_rnn_lm(make_model(recipe, 20, seed=1), data, recipe, seed=1, progress=False)
+    short, _, _ = train_rnn_lm(make_model(recipe, 20, seed=1), data, recipe, seed=1, max_steps=7, progress=False)
+    assert len(full) == 2 * len(range(0, data.size(1) - 1, recipe.bptt)) and len(short) == 7
+    assert short == full[:7]
+    assert RNNRecipe().cache_name() == "rnn_lm_tiny" and replace(RNNRecipe(), epochs=1).cache_name() != "rnn_lm_tiny"

@@ -62,3 +62,33 @@ def masking_statistics(original: torch.Tensor, inputs: torch.Tensor, labels: tor
         "unchanged": float(unchanged.sum()) / n_selected,
         "special_selected": int((selected & ~maskable).sum()),
     }
+
+
+class MaskedLM(torch.nn.Module):
+    """A small BERT-style encoder for masked-language-model training (notebook 2/04 builds it step by step).
+
+    Token embedding (stored at N(0, 0.02), multiplied by `embed_scale` at the input) + learned position
+    embedding -> pre-LayerNorm `nn.TransformerEncoder` -> LayerNorm -> an untied output layer that is
+    applied only at the positions asked for (`at`), usually the selected 15%.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, heads: int, layers: int, ff: int, max_len: int,
+                 dropout: float = 0.0, embed_scale: float = 1.0):
+        super().__init__()
+        nn = torch.nn
+        self.tokens = nn.Embedding(vocab_size, dim)            # (V, d), N(0, 0.02), scaled at the input
+        self.positions = nn.Embedding(max_len, dim)            # (T, d), N(0, 1) (PyTorch's default)
+        nn.init.normal_(self.tokens.weight, std=0.02)
+        self.embed_scale = embed_scale
+        block = nn.TransformerEncoderLayer(dim, heads, ff, dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.output = nn.Linear(dim, vocab_size)               # (V, d) weight + (V,) bias
+
+    def forward(self, ids, at):
+        """ids (B, T), at (B, T) bool -> logits (M, V) for the M positions where `at` is True."""
+        positions = torch.arange(ids.size(1), device=ids.device)
+        x = self.embed_scale * self.tokens(ids) + self.positions(positions)                 # (B, T, d)
+        hidden = self.norm(self.encoder(x))                                                 # (B, T, d)
+        return self.output(hidden[at])                                                      # (M, V)
