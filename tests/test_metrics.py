@@ -29,7 +29,7 @@ def loaded():
 
 
 def test_every_local_metric_is_listed():
-    assert {"rouge", "accuracy", "f1", "sacrebleu", "squad"} <= set(metrics.available())
+    assert {"rouge", "accuracy", "f1", "precision", "recall", "sacrebleu", "squad"} <= set(metrics.available())
 
 
 def test_unknown_metric_lists_the_known_ones():
@@ -87,3 +87,24 @@ def test_squad_takes_the_hub_metric_inputs_and_matches_shared_qa(loaded):
     predictions = [{"id": i, "prediction_text": guesses[i]} for i in ["q3", "q1", "q2"]]  # matched by id
     result = loaded["squad"].compute(predictions=predictions, references=references)
     assert result == {"exact_match": pytest.approx(100 / 3), "f1": pytest.approx(100 * (1 + 0.5 + 0) / 3)}
+
+
+@pytest.mark.parametrize("name", ["precision", "recall"])
+@pytest.mark.parametrize("average", ["binary", "macro", "micro", "weighted", None])
+def test_precision_and_recall_match_sklearn(name, average):
+    from sklearn.metrics import precision_score, recall_score
+
+    reference = {"precision": precision_score, "recall": recall_score}[name]
+    labels, guesses = [0, 1, 2, 2, 1, 0, 2, 2], [0, 2, 2, 2, 1, 1, 0, 2]
+    if average == "binary":
+        labels, guesses = LABELS, GUESSES
+    result = metrics.load(name).compute(predictions=guesses, references=labels, average=average)
+    expected = reference(labels, guesses, average=average)
+    assert result[name] == pytest.approx(expected.tolist() if average is None else expected)
+
+
+def test_micro_precision_recall_and_f1_equal_accuracy_for_single_label_classes():
+    labels, guesses = [0, 1, 2, 2, 1, 0, 2, 2], [0, 2, 2, 2, 1, 1, 0, 2]
+    accuracy = metrics.load("accuracy").compute(predictions=guesses, references=labels)["accuracy"]
+    for name in ["precision", "recall", "f1"]:
+        assert metrics.load(name).compute(predictions=guesses, references=labels, average="micro")[name] == pytest.approx(accuracy)
