@@ -125,11 +125,13 @@ class History:
 
 class Trainer:
     def __init__(self, model, train: TokenWindows, val: TokenWindows | None, cfg: TrainConfig,
-                 checkpoint_dir=None, on_eval=None):
+                 checkpoint_dir=None, on_eval=None, optimizer=None):
         self.model, self.train_data, self.val_data, self.cfg = model, train, val, cfg
         if cfg.amp not in ("none", *AMP_DTYPES):
             raise ValueError(f"amp={cfg.amp!r}: use 'none', 'fp16' or 'bf16'")
-        self.optimizer = make_optimizer(model, cfg)
+        # default AdamW (make_optimizer); any torch optimizer can be passed instead (module 8 compares
+        # SGD, Adam, AdamW): the schedule sets its groups' "lr" to lr_at(step) before every step
+        self.optimizer = optimizer if optimizer is not None else make_optimizer(model, cfg)
         # loss scaling for float16 only: bfloat16 has float32's exponent range, so nothing underflows
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
         self.generator = torch.Generator().manual_seed(cfg.seed)  # batch sampling
