@@ -79,6 +79,7 @@ class TrainConfig:
     weight_decay: float = 0.1     # AdamW, on matrices only (not biases, norms)
     betas: tuple = (0.9, 0.95)    # AdamW moments
     grad_clip: float = 1.0        # max global gradient norm (0 disables)
+    clip_mode: str = "norm"       # "norm": rescale the whole gradient; "value": clamp each entry to ±grad_clip
     eval_interval: int = 50       # steps between held-out evaluations
     eval_max_batches: int = 20    # held-out batches per evaluation (sequential windows)
     checkpoint_interval: int = 0  # steps between checkpoints (0: none)
@@ -129,6 +130,8 @@ class Trainer:
         self.model, self.train_data, self.val_data, self.cfg = model, train, val, cfg
         if cfg.amp not in ("none", *AMP_DTYPES):
             raise ValueError(f"amp={cfg.amp!r}: use 'none', 'fp16' or 'bf16'")
+        if cfg.clip_mode not in ("norm", "value"):
+            raise ValueError(f"clip_mode={cfg.clip_mode!r}: use 'norm' or 'value'")
         # default AdamW (make_optimizer); any torch optimizer can be passed instead (module 8 compares
         # SGD, Adam, AdamW): the schedule sets its groups' "lr" to lr_at(step) before every step
         self.optimizer = optimizer if optimizer is not None else make_optimizer(model, cfg)
@@ -180,7 +183,11 @@ class Trainer:
             total += loss.item() / self.cfg.grad_accum
         self.scaler.unscale_(self.optimizer)  # true gradients (a no-op without fp16) before clipping
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip).item()
+        if self.cfg.clip_mode == "value":  # per entry; the recorded norm is the one before clipping, as below
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float("inf")).item()
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), clip)
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip).item()
         self.scaler.step(self.optimizer)      # skipped when fp16 gradients overflowed (inf/nan)
         self.scaler.update()
         self.step += 1
