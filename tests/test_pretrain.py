@@ -161,3 +161,10 @@ def test_a_given_optimizer_is_used_and_an_unknown_clip_mode_refused(windows):
     assert Trainer(model, *windows, CFG, optimizer=sgd).optimizer is sgd
     with pytest.raises(ValueError, match="clip_mode="):
         Trainer(new_model(), *windows, TrainConfig(clip_mode="max"))
+
+
+def test_a_given_lr_schedule_sets_every_step(windows):
+    cfg = TrainConfig(**{**vars(CFG), "max_steps": 5, "checkpoint_interval": 0})
+    trainer = Trainer(new_model(), *windows, cfg, lr_schedule=lambda step: 1e-3 * (step + 1))
+    trainer.train(progress=False)
+    assert trainer.history.lr == pytest.approx([1e-3, 2e-3, 3e-3, 4e-3, 5e-3])

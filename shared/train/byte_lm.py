@@ -55,13 +55,14 @@ class ByteBench:
         return GPT(config)
 
     def train(self, train_cfg: TrainConfig, seed: int = 0, model=None, optimizer=None, device="cpu",
-              progress: bool = False) -> Trainer:
+              progress: bool = False, lr_schedule=None) -> Trainer:
         """Train `model` (default: a fresh one from `seed`) for train_cfg.max_steps and return the Trainer
-        (its `.history` and `.model`). `optimizer(model)` builds another optimizer than AdamW."""
+        (its `.history` and `.model`). `optimizer(model)` builds another optimizer than AdamW;
+        `lr_schedule(step)` gives another learning rate per step than warmup + cosine."""
         model = (model if model is not None else self.model(seed)).to(device)
         train_cfg.seed = seed  # batch order and dropout follow the same seed as the weights
         trainer = Trainer(model, self.train_data, self.val_data, train_cfg,
-                          optimizer=optimizer(model) if optimizer else None)
+                          optimizer=optimizer(model) if optimizer else None, lr_schedule=lr_schedule)
         trainer.train(progress=progress)
         return trainer
 

@@ -126,7 +126,7 @@ class History:
 
 class Trainer:
     def __init__(self, model, train: TokenWindows, val: TokenWindows | None, cfg: TrainConfig,
-                 checkpoint_dir=None, on_eval=None, optimizer=None):
+                 checkpoint_dir=None, on_eval=None, optimizer=None, lr_schedule=None):
         self.model, self.train_data, self.val_data, self.cfg = model, train, val, cfg
         if cfg.amp not in ("none", *AMP_DTYPES):
             raise ValueError(f"amp={cfg.amp!r}: use 'none', 'fp16' or 'bf16'")
@@ -135,6 +135,8 @@ class Trainer:
         # default AdamW (make_optimizer); any torch optimizer can be passed instead (module 8 compares
         # SGD, Adam, AdamW): the schedule sets its groups' "lr" to lr_at(step) before every step
         self.optimizer = optimizer if optimizer is not None else make_optimizer(model, cfg)
+        # the learning rate of each step: lr_schedule(step) (0-based) if given, else warmup + cosine (lr_at)
+        self.lr_schedule = lr_schedule if lr_schedule is not None else (lambda step: lr_at(step, cfg))
         # loss scaling for float16 only: bfloat16 has float32's exponent range, so nothing underflows
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
         self.generator = torch.Generator().manual_seed(cfg.seed)  # batch sampling
@@ -168,7 +170,7 @@ class Trainer:
 
     def train_step(self) -> float:
         """One optimizer step over cfg.grad_accum micro-batches; returns their mean loss."""
-        lr = lr_at(self.step, self.cfg)
+        lr = self.lr_schedule(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
