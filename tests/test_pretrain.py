@@ -143,3 +143,28 @@ def test_mixed_precision_trains(windows, amp):
 def test_an_unknown_precision_is_refused(windows):
     with pytest.raises(ValueError, match="amp="):
         Trainer(new_model(), *windows, TrainConfig(amp="fp8"))
+
+
+def test_clip_by_value_clamps_every_entry_and_records_the_raw_norm(windows):
+    cfg = TrainConfig(**{**vars(CFG), "grad_clip": 1e-3, "clip_mode": "value", "checkpoint_interval": 0})
+    trainer = Trainer(new_model(), *windows, cfg)
+    trainer.optimizer.step = lambda *a, **k: None        # keep the gradients as clipping left them
+    trainer.train_step()
+    grads = torch.cat([p.grad.flatten() for p in trainer.model.parameters()])
+    assert grads.abs().max().item() <= 1e-3 + 1e-9
+    assert trainer.history.grad_norm[-1] > grads.norm().item()   # the norm before clipping
+
+
+def test_a_given_optimizer_is_used_and_an_unknown_clip_mode_refused(windows):
+    model = new_model()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert Trainer(model, *windows, CFG, optimizer=sgd).optimizer is sgd
+    with pytest.raises(ValueError, match="clip_mode="):
+        Trainer(new_model(), *windows, TrainConfig(clip_mode="max"))
+
+
+def test_a_given_lr_schedule_sets_every_step(windows):
+    cfg = TrainConfig(**{**vars(CFG), "max_steps": 5, "checkpoint_interval": 0})
+    trainer = Trainer(new_model(), *windows, cfg, lr_schedule=lambda step: 1e-3 * (step + 1))
+    trainer.train(progress=False)
+    assert trainer.history.lr == pytest.approx([1e-3, 2e-3, 3e-3, 4e-3, 5e-3])

@@ -79,6 +79,7 @@ class TrainConfig:
     weight_decay: float = 0.1     # AdamW, on matrices only (not biases, norms)
     betas: tuple = (0.9, 0.95)    # AdamW moments
     grad_clip: float = 1.0        # max global gradient norm (0 disables)
+    clip_mode: str = "norm"       # "norm": rescale the whole gradient; "value": clamp each entry to ±grad_clip
     eval_interval: int = 50       # steps between held-out evaluations
     eval_max_batches: int = 20    # held-out batches per evaluation (sequential windows)
     checkpoint_interval: int = 0  # steps between checkpoints (0: none)
@@ -125,11 +126,17 @@ class History:
 
 class Trainer:
     def __init__(self, model, train: TokenWindows, val: TokenWindows | None, cfg: TrainConfig,
-                 checkpoint_dir=None, on_eval=None):
+                 checkpoint_dir=None, on_eval=None, optimizer=None, lr_schedule=None):
         self.model, self.train_data, self.val_data, self.cfg = model, train, val, cfg
         if cfg.amp not in ("none", *AMP_DTYPES):
             raise ValueError(f"amp={cfg.amp!r}: use 'none', 'fp16' or 'bf16'")
-        self.optimizer = make_optimizer(model, cfg)
+        if cfg.clip_mode not in ("norm", "value"):
+            raise ValueError(f"clip_mode={cfg.clip_mode!r}: use 'norm' or 'value'")
+        # default AdamW (make_optimizer); any torch optimizer can be passed instead (module 8 compares
+        # SGD, Adam, AdamW): the schedule sets its groups' "lr" to lr_at(step) before every step
+        self.optimizer = optimizer if optimizer is not None else make_optimizer(model, cfg)
+        # the learning rate of each step: lr_schedule(step) (0-based) if given, else warmup + cosine (lr_at)
+        self.lr_schedule = lr_schedule if lr_schedule is not None else (lambda step: lr_at(step, cfg))
         # loss scaling for float16 only: bfloat16 has float32's exponent range, so nothing underflows
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
         self.generator = torch.Generator().manual_seed(cfg.seed)  # batch sampling
@@ -163,7 +170,7 @@ class Trainer:
 
     def train_step(self) -> float:
         """One optimizer step over cfg.grad_accum micro-batches; returns their mean loss."""
-        lr = lr_at(self.step, self.cfg)
+        lr = self.lr_schedule(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -178,7 +185,11 @@ class Trainer:
             total += loss.item() / self.cfg.grad_accum
         self.scaler.unscale_(self.optimizer)  # true gradients (a no-op without fp16) before clipping
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip).item()
+        if self.cfg.clip_mode == "value":  # per entry; the recorded norm is the one before clipping, as below
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float("inf")).item()
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), clip)
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip).item()
         self.scaler.step(self.optimizer)      # skipped when fp16 gradients overflowed (inf/nan)
         self.scaler.update()
         self.step += 1
