@@ -13,7 +13,8 @@ Conventions (those of torch.fake_quantize_per_*_affine, which tests/test_quantiz
   q = clamp(round(w / scale) + zero, 0, 2^bits - 1); uses every level when the weights are skewed.
 - `axis=None` is one scale for the whole tensor (per-tensor); `axis=0` one per row of a Linear
   weight (out_features, in_features), i.e. per output channel.
-- Rounding is half to even, as torch.round and torch's quantize functions do.
+- q = round(w * (1 / scale)), half to even, as torch's quantize functions compute it: w / scale
+  would round a few weights that sit on a half step the other way.
 """
 import torch
 
@@ -30,7 +31,7 @@ def absmax_quantize(w: torch.Tensor, bits: int = 8, axis: int | None = None):
     """Symmetric quantization: (q int8, scale); scale is a scalar (axis=None) or one per slice along `axis`."""
     qmax = 2 ** (bits - 1) - 1                                          # 127 for 8 bits
     scale = (_reduce(w.abs(), axis, torch.amax) / qmax).clamp(min=1e-12)  # avoid 0/0 on an all-zero row
-    q = torch.clamp(torch.round(w / scale), -qmax, qmax).to(torch.int8)
+    q = torch.clamp(torch.round(w * (1.0 / scale)), -qmax, qmax).to(torch.int8)
     return q, scale
 
 
@@ -45,7 +46,7 @@ def zeropoint_quantize(w: torch.Tensor, bits: int = 8, axis: int | None = None):
     high = _reduce(w, axis, torch.amax).clamp(min=0)                    # so zero is exactly representable
     scale = ((high - low) / qmax).clamp(min=1e-12)
     zero = torch.clamp(torch.round(-low / scale), 0, qmax)
-    q = torch.clamp(torch.round(w / scale) + zero, 0, qmax).to(torch.uint8)
+    q = torch.clamp(torch.round(w * (1.0 / scale)) + zero, 0, qmax).to(torch.uint8)
     return q, scale, zero
 
 
@@ -67,7 +68,7 @@ def groupwise_quantize(w: torch.Tensor, bits: int = 4, group_size: int = 32):
     high = groups.amax(dim=-1, keepdim=True).clamp(min=0)
     scale = ((high - low) / qmax).clamp(min=1e-12)
     zero = torch.clamp(torch.round(-low / scale), 0, qmax)
-    q = torch.clamp(torch.round(groups / scale) + zero, 0, qmax).to(torch.uint8)  # (out, n_groups, group_size)
+    q = torch.clamp(torch.round(groups * (1.0 / scale)) + zero, 0, qmax).to(torch.uint8)  # (out, n_groups, group_size)
     return q, scale, zero
 
 
