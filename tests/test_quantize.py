@@ -88,3 +88,31 @@ def test_groupwise_needs_whole_groups(w):
 def test_quantized_bytes():
     assert quantized_bytes((576, 1536), bits=8) == 576 * 1536 + 576 * 4                       # int8 + a scale per row
     assert quantized_bytes((576, 1536), bits=4, group_size=32, zero_point=True) == 576 * 768 + 576 * 48 * 8
+
+
+def test_fake_quantize_forward_is_quantized_and_backward_is_straight_through(w):
+    from shared.infer.quantize import FakeQuantize
+
+    w = w.clone().requires_grad_(True)
+    out = FakeQuantize(bits=4, group_size=16)(w)
+    torch.testing.assert_close(out, groupwise_fake_quantize(w.detach(), 4, 16), rtol=0, atol=0)
+    (out * torch.arange(64.0)).sum().backward()
+    torch.testing.assert_close(w.grad, torch.arange(64.0).expand(48, 64))   # the identity's gradient
+
+
+def test_fake_quantize_linears_ptq_and_qat():
+    from torch.nn.utils import parametrize
+
+    from shared.infer.quantize import fake_quantize_linears
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(32, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    original = net[0].weight.detach().clone()
+    fake_quantize_linears(net, bits=4, keep=True)                    # QAT: a parametrization on each weight
+    assert parametrize.is_parametrized(net[0], "weight")
+    torch.testing.assert_close(net[0].weight, groupwise_fake_quantize(original, 4, 32), rtol=0, atol=0)
+    net(torch.randn(2, 32)).sum().backward()
+    assert net[0].parametrizations.weight.original.grad is not None  # the float weight learns
+    fake_quantize_linears(net, bits=4, keep=False)                   # bake in: plain Linear, 16 levels per row
+    assert not parametrize.is_parametrized(net[0], "weight")
+    assert max(len(torch.unique(row)) for row in net[0].weight) <= 16

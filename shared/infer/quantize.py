@@ -88,3 +88,45 @@ def quantized_bytes(shape, bits: int, group_size: int | None = None, per_row: bo
     out_features, in_features = shape
     n_scales = out_features * (in_features // group_size) if group_size else (out_features if per_row else 1)
     return (out_features * in_features * bits + 7) // 8 + n_scales * scale_bytes * (2 if zero_point else 1)
+
+
+class FakeQuantize(torch.nn.Module):
+    """A weight parametrization for quantization-aware training (QAT).
+
+    The forward sees the weight quantized and de-quantized (group-wise, zero point; `group_size=None`
+    means one group per row, i.e. per channel); the backward passes the gradient straight through the
+    rounding, as if it were the identity (the straight-through estimator): w + (q(w) - w).detach().
+
+        torch.nn.utils.parametrize.register_parametrization(linear, "weight", FakeQuantize(bits=4))
+    """
+
+    def __init__(self, bits: int = 4, group_size: int | None = None):
+        super().__init__()
+        self.bits, self.group_size = bits, group_size
+
+    def forward(self, w):
+        w_q = groupwise_fake_quantize(w, self.bits, self.group_size or w.shape[1])
+        return w + (w_q - w).detach()          # value: w_q; gradient: d/dw of w = identity
+
+
+def fake_quantize_linears(model: torch.nn.Module, bits: int = 4, group_size: int | None = None,
+                          keep: bool = False, filter_fn=None) -> torch.nn.Module:
+    """Fake-quantize the weight of every nn.Linear (that `filter_fn(name, module)` accepts) in place.
+
+    keep=False bakes the quantized weights in (post-training quantization); keep=True leaves a
+    FakeQuantize parametrization on each weight, so training sees quantized weights (QAT). Call
+    again with keep=False after QAT to bake them in."""
+    from torch.nn.utils import parametrize
+
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or (filter_fn and not filter_fn(name, module)):
+            continue
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            if keep:
+                parametrize.register_parametrization(module, "weight", FakeQuantize(bits, group_size))
+            continue
+        parametrize.register_parametrization(module, "weight", FakeQuantize(bits, group_size))
+        if not keep:
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    return model
