@@ -14,7 +14,7 @@ import pytest
 from shared.serve.server import TINY_MODEL_NAME, start_server
 
 MODEL = TINY_MODEL_NAME
-LIMITS = dict(max_batch=8, max_queue=8, max_context=1024, max_tokens_limit=32, max_body_bytes=100_000, timeout=120)
+LIMITS = dict(max_batch=4, max_queue=8, max_context=1024, max_tokens_limit=32, max_body_bytes=100_000, timeout=120)
 PROMPTS = ["What is the capital of France?", "Write a haiku about the sea.", "Explain gravity in one sentence.",
            "List three fruits.", "Say hello.", "What is 2 + 2?"]
 
@@ -75,7 +75,14 @@ def test_greedy_outputs_are_the_same_batched_and_alone(server):
         together = [r.json()["choices"][0]["message"]["content"] for r in pool.map(lambda p: complete(server.url, p), PROMPTS)]
     multi_row = metric(server.url, "llm_batch_size_count") - metric(server.url, 'llm_batch_size_bucket{le="1.0"}')
     assert multi_row > multi_row_before  # some forward passes did hold several requests
-    assert together == alone
+    assert together == alone  # 6 requests, 4 rows: two joined the running batch later
+
+
+def test_a_queue_longer_than_the_batch_drains(server):
+    """More requests than rows: the waiting ones are admitted as rows finish (no request is stranded)."""
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda i: complete(server.url, f"Say {i}.", max_tokens=3), range(10)))
+    assert [r.status_code for r in responses] == [200] * 10
 
 
 def test_stop_strings_and_max_tokens(server):

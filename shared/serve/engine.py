@@ -137,7 +137,7 @@ class Engine:
     # --- the engine thread --------------------------------------------------------------
     def _loop(self) -> None:
         while self.running:
-            if not self.rows:                        # idle: sleep until a request arrives
+            if not self.rows and not self.waiting:   # idle: sleep until a request arrives
                 self.wakeup.get()
                 if not self.running:
                     break

@@ -19,7 +19,7 @@ def stream_once(url: str, model: str, prompt: str, max_tokens: int, client=None)
     body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
             "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
     start, first, tokens, status = time.perf_counter(), None, 0, None
-    client = client or httpx.Client(timeout=600)
+    client = client or httpx.Client(timeout=httpx.Timeout(3600, connect=30))
     with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
         status = response.status_code
         for line in response.iter_lines():
@@ -51,7 +51,7 @@ def run_load(url: str, model: str, prompts: list[str], clients: int, requests_pe
     barrier = threading.Barrier(clients)
 
     def client(i):
-        with httpx.Client(timeout=600) as http:
+        with httpx.Client(timeout=httpx.Timeout(3600, connect=30)) as http:
             barrier.wait()  # all clients start together
             return [stream_once(url, model, prompts[(i * requests_per_client + j) % len(prompts)], max_tokens, http)
                     for j in range(requests_per_client)]

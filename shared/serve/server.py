@@ -102,13 +102,16 @@ def start_server(*, port: int | None = None, wait_s: float = 180, log_level: str
     """Start `python -m shared.serve` with `options` (the `serve` arguments) and wait for /health."""
     import httpx
 
+    from ..profile import active_profile
+
     port = port or free_port()
     args = [sys.executable, "-m", "shared.serve", "--port", str(port), "--log-level", log_level]
     for key, value in options.items():
         if value is not None:
             args += [f"--{key.replace('_', '-')}", str(value)]
     log = Path(tempfile.mkstemp(prefix="journey-serve-", suffix=".log")[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+    env = {**os.environ, "JOURNEY_PROFILE": active_profile().name,  # the same profile as its parent
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", process, log)
