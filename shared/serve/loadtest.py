@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
-def stream_once(url: str, model: str, prompt: str, max_tokens: int, client=None) -> dict:
+def stream_once(url: str, model: str, prompt: str, max_tokens: int, client=None, system: str | None = None) -> dict:
     """One streamed chat completion: its latency, time to first token and completion tokens."""
     import httpx
 
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    body = {"model": model, "messages": messages, "max_tokens": max_tokens,
             "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
     start, first, tokens, status = time.perf_counter(), None, 0, None
     client = client or httpx.Client(timeout=httpx.Timeout(3600, connect=30))
@@ -37,7 +38,7 @@ def stream_once(url: str, model: str, prompt: str, max_tokens: int, client=None)
 
 
 def run_load(url: str, model: str, prompts: list[str], clients: int, requests_per_client: int = 1,
-             max_tokens: int = 32, server_pid: int | None = None) -> dict:
+             max_tokens: int = 32, server_pid: int | None = None, system: str | None = None) -> dict:
     """Throughput (completion tokens/s, requests/s) and latency/TTFT percentiles of one load level.
     Client i sends prompts[(i * requests_per_client + j) % len(prompts)], j = 0, 1, ...
     With `server_pid`, also the server's CPU seconds during the run and tokens per CPU second: a
@@ -53,7 +54,7 @@ def run_load(url: str, model: str, prompts: list[str], clients: int, requests_pe
     def client(i):
         with httpx.Client(timeout=httpx.Timeout(3600, connect=30)) as http:
             barrier.wait()  # all clients start together
-            return [stream_once(url, model, prompts[(i * requests_per_client + j) % len(prompts)], max_tokens, http)
+            return [stream_once(url, model, prompts[(i * requests_per_client + j) % len(prompts)], max_tokens, http, system)
                     for j in range(requests_per_client)]
 
     start, cpu_start = time.perf_counter(), cpu()
