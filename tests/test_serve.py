@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -157,6 +158,25 @@ def test_metrics_count_requests_and_tokens(server):
     assert metric(server.url, 'llm_requests_total{status="404"}') >= 1
     assert metric(server.url, "llm_completion_tokens_total") > 50
     assert metric(server.url, "llm_time_to_first_token_seconds_count") >= 10
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (apt-get install chromium)")
+def test_the_chat_page_streams_a_reply_in_a_real_browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.wait_for_function("document.getElementById('model').textContent.includes('SmolLM2')")
+            page.fill("#prompt", PROMPTS[0])
+            page.click("#send")
+            page.wait_for_selector("#log div[data-done='true']", timeout=120_000)
+            assert page.inner_text(".user") == PROMPTS[0]
+            assert "Paris" in page.inner_text(".assistant")
+        finally:
+            browser.close()
 
 
 def test_graceful_shutdown_finishes_the_request_in_flight(server):

@@ -4,6 +4,7 @@
     GET  /v1/models             the one model served
     GET  /health                200 once the model is loaded
     GET  /metrics               Prometheus text format
+    GET  /                      a minimal chat page that streams from the API
 
 Errors have OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, and a 4xx status for
 anything the client can fix: 400 (malformed JSON, wrong types, empty messages, a prompt over the
@@ -19,13 +20,14 @@ from typing import Literal
 
 from fastapi import FastAPI, Request as HttpRequest
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .engine import Engine, QueueFull, Request
+from .page import CHAT_PAGE
 
 
 @dataclass
@@ -178,6 +180,10 @@ def create_app(engine: Engine, config: ServeConfig) -> FastAPI:
     async def crashed(http, exc: Exception):  # a bug: say so in the same shape, and count it
         metrics.requests.labels("500").inc()  # (answered outside BodyLimit, which counts the rest)
         return error(500, f"internal error: {type(exc).__name__}", type_="server_error")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def chat_page():
+        return CHAT_PAGE
 
     @app.get("/health")
     async def health():
