@@ -81,9 +81,10 @@ def test_greedy_outputs_are_the_same_batched_and_alone(server):
 
 def test_a_queue_longer_than_the_batch_drains(server):
     """More requests than rows: the waiting ones are admitted as rows finish (no request is stranded)."""
-    with ThreadPoolExecutor(10) as pool:
-        responses = list(pool.map(lambda i: complete(server.url, f"Say {i}.", max_tokens=3), range(10)))
-    assert [r.status_code for r in responses] == [200] * 10
+    n = LIMITS["max_queue"]  # all fit in the queue even if they arrive before the first admission
+    with ThreadPoolExecutor(n) as pool:
+        responses = list(pool.map(lambda i: complete(server.url, f"Say {i}.", max_tokens=3), range(n)))
+    assert n > LIMITS["max_batch"] and [r.status_code for r in responses] == [200] * n
 
 
 def test_stop_strings_and_max_tokens(server):
