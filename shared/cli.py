@@ -4,6 +4,7 @@
     journey run module01_nlp_foundations [--profile tiny|full]
     journey assets [--check]
     journey doctor [--module MODULE]
+    journey serve [--model NAME_OR_PATH] [--host 127.0.0.1] [--port 8000] [--max-batch 16] [--max-wait-ms 10]
 """
 import argparse
 import os
@@ -154,6 +155,15 @@ def cmd_doctor(args) -> int:
     return doctor.main(args.module)
 
 
+def cmd_serve(args) -> int:
+    from .serve.server import serve
+
+    serve(model=args.model, host=args.host, port=args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+          max_queue=args.max_queue, max_context=args.max_context, max_tokens_limit=args.max_tokens_limit,
+          timeout_s=args.timeout, max_body_bytes=args.max_body_bytes, threads=args.threads, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journey", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,6 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check this machine: versions, CPU/GPU, hub, profile, assets, disk")
     doctor.add_argument("--module", help="in Colab, also estimate this module's full profile on the GPU")
     doctor.set_defaults(func=cmd_doctor)
+    serve = sub.add_parser("serve", help="an OpenAI-compatible chat API with continuous batching (FastAPI + uvicorn)")
+    serve.add_argument("--model", help="hub id or local folder (tiny profile: SmolLM2-135M-Instruct, offline)")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument("--max-batch", type=int, default=16, help="most requests in one forward pass (default 16)")
+    serve.add_argument("--max-wait-ms", type=float, default=10,
+                       help="when idle, wait this long for more requests before the first prefill (default 10)")
+    serve.add_argument("--max-queue", type=int, default=64, help="waiting requests beyond this get 429 (default 64)")
+    serve.add_argument("--max-context", type=int, help="prompt + completion tokens (default: the model's)")
+    serve.add_argument("--max-tokens-limit", type=int, default=512, help="largest max_tokens accepted (default 512)")
+    serve.add_argument("--timeout", type=float, default=120, help="seconds per request (default 120)")
+    serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger bodies get 413 (default 1 MB)")
+    serve.add_argument("--threads", type=int, help="torch threads (default: 1 in the tiny profile)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 
