@@ -174,7 +174,7 @@ def finetune(model, tokenizer, sentences, tags, epochs, batch_size, lr, max_leng
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             batch = encode(tokenizer, [sentences[i] for i in rows], [tags[i] for i in rows], max_length)
-            loss = model(**batch).loss
+            loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
             loss.backward()
             optimizer.step()
             schedule.step()
