@@ -109,7 +109,7 @@ def test_readme_curriculum_table_is_current():
 HAND_TYPED_NUMBERS_CHECKED = ("module01_nlp_foundations", "module02_embeddings", "module03_transformers",
                               "module04_architectures", "module05_pretraining", "module06_finetuning",
                               "module07_peft_rlhf", "module08_training_opt", "module09_inference",
-                              "module10_deployment")
+                              "module10_deployment", "module11_applications")
 
 NUMBER = r"\d[\d,]*(?:\.\d+)?(?:e[-−+]?\d+)?"
 TYPED_NUMBER = re.compile(rf"""
