@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from fastapi import FastAPI, Request as HttpRequest
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest

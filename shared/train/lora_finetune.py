@@ -181,10 +181,8 @@ def saved_for_backward_bytes(model, batch, precision: str) -> tuple[int, int]:
 
     model.train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(batch["input_ids"].device.type, precision):
-        loss = model(**batch).loss
-    sizes = tensor_bytes(activations), tensor_bytes(weight_copies)
-    del loss, activations, weight_copies
-    return sizes
+        model(**batch)  # the hooks record what this forward saves; the graph is freed on return
+    return tensor_bytes(activations), tensor_bytes(weight_copies)
 
 
 # --- one run ------------------------------------------------------------------------------------------
