@@ -142,8 +142,8 @@ def build_encoder(out: Path, cfg: ComparisonConfig, model: str | None = None) ->
                 trainer.train()
                 train_cpu = time.process_time() - start
                 start = time.process_time()
-                for split in probs:
-                    probs[split].append(positive_probability(trainer.predict(features[split]).predictions))
+                for split, values in probs.items():
+                    values.append(positive_probability(trainer.predict(features[split]).predictions))
                 predict_cpu = time.process_time() - start
             total, trained = count_parameters(network)
             rows.append({"seed": seed, "train_cpu_s": train_cpu,
