@@ -47,6 +47,9 @@ HUB_MODELS = {  # every hub model a full profile loads; aliases in HUB_ALIASES
     "HuggingFaceTB/SmolLM2-1.7B-Instruct": HubModel("causal_lm", "LlamaForCausalLM", "text-generation", True, "bfloat16", 1711),
     "openai-community/gpt2": HubModel("causal_lm", "GPT2LMHeadModel", "text-generation", False, "float32", 124),
     "google-bert/bert-base-uncased": HubModel("encoder", "BertForMaskedLM", "fill-mask", False, "float32", 110),
+    "distilbert/distilbert-base-uncased": HubModel("encoder", "DistilBertForMaskedLM", "fill-mask", False, "float32", 67),
+    "FacebookAI/roberta-base": HubModel("encoder", "RobertaForMaskedLM", "fill-mask", False, "float32", 125),
+    "microsoft/deberta-v3-small": HubModel("encoder", "DebertaV2Model", "fill-mask", False, "float32", 141),
     "sentence-transformers/all-MiniLM-L6-v2": HubModel("encoder", "BertModel", "sentence-similarity", False, "float32", 22.7),
     "sentence-transformers/all-mpnet-base-v2": HubModel("encoder", "MPNetForMaskedLM", "sentence-similarity", False, "float32", 109),
     "distilbert/distilbert-base-cased-distilled-squad": HubModel(

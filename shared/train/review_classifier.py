@@ -81,7 +81,7 @@ def load_classifier(cfg: ClassifierConfig):
         hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
     encoder = model.base_model                      # BertModel: embeddings, encoder.layer[0..L-1], pooler
     encoder.embeddings.requires_grad_(False)        # 30,522 x hidden word vectors: kept as pre-trained
-    for block in encoder.encoder.layer[:cfg.frozen_layers]:
+    for block in encoder.encoder.layer[:cfg.frozen_layers] if cfg.frozen_layers else []:  # (DistilBERT: no .encoder)
         block.requires_grad_(False)
     tokenizer.truncation_side = cfg.truncation_side
     tokenizer.model_max_length = cfg.max_length     # saved with the tokenizer: a reloaded one cuts the same way
