@@ -183,3 +183,11 @@ def test_guard_middleware_blocks_redacts_and_counts():
     text = generate_latest(metrics.registry).decode()
     assert 'llm_guard_blocked_total{reason="prompt_injection"} 1.0' in text
     assert 'llm_output_flags_total{flag="pii:email"} 1.0' in text
+
+
+def test_serve_has_a_guard_switch():
+    from shared.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "--guard"]).guard is True
+    assert build_parser().parse_args(["serve"]).guard is False
+    assert build_parser().parse_args(["serve", "--no-guard"]).guard is False
