@@ -191,3 +191,43 @@ def test_serve_has_a_guard_switch():
     assert build_parser().parse_args(["serve", "--guard"]).guard is True
     assert build_parser().parse_args(["serve"]).guard is False
     assert build_parser().parse_args(["serve", "--no-guard"]).guard is False
+
+
+def test_guard_middleware_watches_streams_and_passes_bad_json_through():
+    from prometheus_client import generate_latest
+
+    from shared.serve.guarded import GuardMiddleware
+
+    async def streaming_app(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for piece in ["Mail ", "ann@example.org", " now"]:
+            chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            await send({"type": "http.response.body", "body": f"data: {json.dumps(chunk)}\n\n".encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+    metrics = _Metrics()
+    guard = GuardMiddleware(streaming_app, metrics=metrics, max_body_bytes=10_000)
+    body = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "hello"}]}).encode()
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    asyncio.run(guard(scope, receive, send))
+    assert b"ann@example.org" in b"".join(m.get("body", b"") for m in sent[1:])  # already sent: counted only
+    assert 'llm_output_flags_total{flag="pii:email"} 1.0' in generate_latest(metrics.registry).decode()
+
+    async def echo_400(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"error": "bad json"}'})
+
+    sent.clear()
+    body = b"{not json"
+    asyncio.run(GuardMiddleware(echo_400, metrics=_Metrics(), max_body_bytes=10_000)(scope, receive, send))
+    assert sent[0]["status"] == 400 and b"bad json" in sent[-1]["body"]
