@@ -128,6 +128,7 @@ def register_all_assets() -> None:
     """Import every module that registers assets with `shared.assets` (datasets' source files, a
     converted model, a cached training run), so that `journey assets` installs and reports all."""
     from . import data, models  # noqa: F401  (each module registers the files it reads)
+    from .serve import attacks, guards  # noqa: F401
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401
     from .train import (  # noqa: F401
         format_finetune, lora_finetune, model_comparison, peft_compare, review_classifier, tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
@@ -162,7 +163,8 @@ def cmd_serve(args) -> int:
 
     serve(model=args.model, host=args.host, port=args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           max_queue=args.max_queue, max_context=args.max_context, max_tokens_limit=args.max_tokens_limit,
-          timeout_s=args.timeout, max_body_bytes=args.max_body_bytes, threads=args.threads, log_level=args.log_level)
+          timeout_s=args.timeout, max_body_bytes=args.max_body_bytes, threads=args.threads, log_level=args.log_level,
+          guard=args.guard)
     return 0
 
 
@@ -198,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger bodies get 413 (default 1 MB)")
     serve.add_argument("--threads", type=int, help="torch threads (default: 1 in the tiny profile)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--guard", action=argparse.BooleanOptionalAction, default=False,
+                       help="refuse prompt injections, monitor and redact replies (default off)")
     serve.set_defaults(func=cmd_serve)
     return parser
 

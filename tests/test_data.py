@@ -6,6 +6,8 @@ from shared import data
 
 ALL = sorted(data.DATASETS)
 SIZES = {  # split sizes of the tiny profile
+    "prompt_injection": {"train": 800, "validation": 400, "test": 401},
+    "output_monitor": {"validation": 48, "test": 48},
     "wikipedia": {"train": 106},
     "wikitext": {"train": 95, "validation": 5, "test": 6},  # articles
     "news": {"train": 300, "test": 50},
@@ -20,7 +22,8 @@ SIZES = {  # split sizes of the tiny profile
 }
 
 
-MAY_BE_EMPTY = {("instructions", "input")}  # most instructions come without an input
+MAY_BE_EMPTY = {("instructions", "input"),  # most instructions come without an input
+                ("output_monitor", "system_prompt")}  # some replies were given without one
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -1,6 +1,7 @@
 """Start the server: `journey serve` (or `python -m shared.serve`) in a terminal, `launch()` from Python.
 
     journey serve [--model NAME_OR_PATH] [--host 127.0.0.1] [--port 8000] [--max-batch 16] [--max-wait-ms 10]
+                  [--guard/--no-guard]
 
 `launch()` starts the same command as a child process on a free port, waits for `/health`, and on
 exit asks it to stop with SIGINT (uvicorn's graceful shutdown: no new connections, in-flight
@@ -46,7 +47,7 @@ def load_model(name: str | None):
 
 def serve(model=None, host="127.0.0.1", port=8000, max_batch=16, max_wait_ms=10.0, max_queue=64,
           max_context=None, max_tokens_limit=512, timeout_s=120.0, max_body_bytes=1_000_000, threads=None,
-          log_level="info") -> None:
+          log_level="info", guard=False) -> None:
     """Load the model and serve it until SIGINT/SIGTERM (then finish in-flight requests and exit)."""
     import torch
     import uvicorn
@@ -65,6 +66,9 @@ def serve(model=None, host="127.0.0.1", port=8000, max_batch=16, max_wait_ms=10.
     config = ServeConfig(served, max_context=context, max_tokens_limit=max_tokens_limit, timeout_s=timeout_s,
                          max_body_bytes=max_body_bytes)
     app = create_app(engine, config)
+    if guard:  # input guard + output monitor (module 10, notebooks 04-05)
+        from .guarded import add_guards
+        add_guards(app)
     print(f"serving {served} on http://{host}:{port} (max_batch={max_batch}, max_wait_ms={max_wait_ms}, "
           f"context={context}, threads={torch.get_num_threads()})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=timeout_s)
@@ -107,7 +111,9 @@ def start_server(*, port: int | None = None, wait_s: float = 180, log_level: str
     port = port or free_port()
     args = [sys.executable, "-m", "shared.serve", "--port", str(port), "--log-level", log_level]
     for key, value in options.items():
-        if value is not None:
+        if isinstance(value, bool):  # a switch: --guard / --no-guard
+            args.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
+        elif value is not None:
             args += [f"--{key.replace('_', '-')}", str(value)]
     log = Path(tempfile.mkstemp(prefix="journey-serve-", suffix=".log")[1])
     env = {**os.environ, "JOURNEY_PROFILE": active_profile().name,  # the same profile as its parent
