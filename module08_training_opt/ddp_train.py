@@ -6,8 +6,8 @@
 (--nproc_per_node=1 runs the same code in one process.) Every process (a *rank*) holds a full copy of
 the model and reads its own shard of every batch (`DistributedSampler`); during backward() DDP
 all-reduces the gradients (sums them across ranks and divides by the world size), bucket by bucket,
-so every copy takes the same optimizer step. Backend: NCCL when there is one GPU per rank, else gloo
-on the CPU.
+so every copy takes the same optimizer step. Backend: NCCL when there is a GPU per rank; else gloo,
+with the ranks sharing the GPUs there are, or on the CPU.
 
 It writes to --out:
 - grad_check.pt (rank 0): the all-reduced gradient of one fixed global batch, before any step;
@@ -54,10 +54,12 @@ def parse_args():
 def main():
     args = parse_args()
     # torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT for every process it starts
-    use_cuda = torch.cuda.is_available() and torch.cuda.device_count() >= int(os.environ["WORLD_SIZE"])
-    dist.init_process_group("nccl" if use_cuda else "gloo")
+    # NCCL needs one GPU per rank; with fewer GPUs the ranks share them through gloo (slower, but it runs)
+    gpus, local_rank = torch.cuda.device_count(), int(os.environ["LOCAL_RANK"])
+    use_cuda = gpus > 0
+    dist.init_process_group("nccl" if gpus >= int(os.environ["LOCAL_WORLD_SIZE"]) else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    device = torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}" if use_cuda else "cpu")
+    device = torch.device(f"cuda:{local_rank % gpus}" if use_cuda else "cpu")
     if use_cuda:
         torch.cuda.set_device(device)
     out = Path(args.out)
