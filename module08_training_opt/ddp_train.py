@@ -12,7 +12,7 @@ with the ranks sharing the GPUs there are, or on the CPU.
 It writes to --out:
 - grad_check.pt (rank 0): the all-reduced gradient of one fixed global batch, before any step;
 - final_weights.pt (rank 0): the weights after --steps AdamW steps;
-- rank{r}.json: the losses, the time of every step, and the bytes all-reduced per step.
+- rank{r}.json: the losses, the wall-clock and CPU time of every step, and the bytes all-reduced per step.
 The notebook 05_distributed_ddp.ipynb compares them with one process training on the whole batches.
 """
 import argparse
@@ -86,20 +86,21 @@ def main():
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=True)
     loader = DataLoader(data, batch_size=args.batch_per_rank, sampler=sampler, drop_last=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
-    losses, seconds, epoch, step = [], [], 0, 0
+    losses, seconds, cpu_seconds, epoch, step = [], [], [], 0, 0
     while step < args.steps:
         sampler.set_epoch(epoch)                                    # a new permutation every epoch
         for x, y in loader:                                         # (B, T) each: this rank's shard
             if step == args.steps:
                 break
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             loss = model(x.to(device), targets=y.to(device))[1]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()                                         # gradients averaged over the ranks
             optimizer.step()
             if use_cuda:
                 torch.cuda.synchronize()
-            seconds.append(time.perf_counter() - started)
+            seconds.append(time.perf_counter() - started)           # wall clock: what a user waits
+            cpu_seconds.append(time.process_time() - cpu_started)   # this process's CPU time: the work it did
             losses.append(loss.item())                              # this rank's shard loss
             step += 1
         epoch += 1
@@ -108,6 +109,7 @@ def main():
         torch.save({k: v.cpu() for k, v in model.module.state_dict().items()}, out / "final_weights.pt")
     (out / f"rank{rank}.json").write_text(json.dumps({
         "rank": rank, "world_size": world, "backend": dist.get_backend(), "losses": losses, "step_seconds": seconds,
+        "step_cpu_seconds": cpu_seconds,
         "allreduce_bytes_per_step": bytes_per_step, "buckets_per_step": buckets_per_step,
         "n_params": sum(p.numel() for p in model.parameters())}))
     dist.destroy_process_group()
