@@ -57,6 +57,8 @@ def test_title_objectives_and_colab_badge(path):
 def test_setup_cell_installs_in_colab_and_starts_the_run(path):
     setup = next(source(c) for c in cells(path) if c["cell_type"] == "code")
     assert '"google.colab" in sys.modules' in setup and "pip install" in setup
+    commented_shell = [line for line in setup.splitlines() if re.match(r"\s*#\s*!", line)]
+    assert not commented_shell, f"a shell line is commented out, so Colab skips it: {commented_shell}"
     # a notebook opened from its Colab badge alone gets the whole checkout, data/ included
     assert "git clone" in setup and 'sys.path.insert(0, "/content/llm-journey")' in setup
     assert f'start("{path}"' in setup, f'the setup cell must call start("{path}")'
