@@ -123,7 +123,7 @@ def engine():
     from shared.serve.engine import Engine
 
     model, tokenizer = load_causal_lm(None, dtype="float32")
-    engine = Engine(model, tokenizer, max_batch=2, max_wait_ms=0).start()
+    engine = Engine(model, tokenizer, max_batch=8, max_wait_ms=0).start()
     yield engine
     engine.stop()
 
@@ -148,8 +148,8 @@ def test_injected_faults_fail_and_slow_the_real_engine(engine, monkeypatch):
     assert done.finish_reason in ("length", "stop") and done.output_ids
     assert sleeps == [0.25] * (1 + engine.steps - steps)              # one sleep per forward pass (prefill + decode)
     faults.delay_s, faults.error_rate = 0.0, 0.5
-    outcomes = [r.finish_reason for r in engine.generate([Request(ids, max_tokens=1) for _ in range(40)], timeout=120)]
-    assert 10 <= outcomes.count("error") <= 30                        # a seeded coin per request
+    outcomes = [r.finish_reason for r in engine.generate([Request(ids, max_tokens=1) for _ in range(20)], timeout=120)]
+    assert 4 <= outcomes.count("error") <= 16 and "error" in outcomes  # a seeded coin per request
 
 
 def test_locust_run_is_counted_by_both_ends():
