@@ -245,12 +245,13 @@ def main(argv=None):
 
 def probe_cold_start(load: str = "init", converted: str | Path | None = None, invocations: int = 3,
                      model: str | None = None, max_tokens: int = 8) -> dict:
-    """Start a fresh Python process (a new function instance) and return its cold-start timings."""
+    """Start a fresh Python process (a new function instance, CPU only) and return its cold-start timings."""
     import subprocess
 
     from ..profile import active_profile
 
     env = {**os.environ, "JOURNEY_SPAWNED_AT": repr(time.time()), "JOURNEY_PROFILE": active_profile().name,
+           "CUDA_VISIBLE_DEVICES": "",  # a function instance has no GPU
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
     args = [sys.executable, "-m", "shared.serve.serverless", "--load", load, "--invocations", str(invocations)]
     if converted:
