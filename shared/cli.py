@@ -132,6 +132,7 @@ def register_all_assets() -> None:
     from .train import (  # noqa: F401
         format_finetune, lora_finetune, peft_compare, review_classifier, tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
     )
+    from .train import distill, pruning  # noqa: F401  (module 9's students and pruning runs)
 
 
 def cmd_assets(args) -> int:
