@@ -54,22 +54,27 @@ def distillation_loss(student_logits, teacher_logits, targets, temperature: floa
 
 
 def topk_distillation_loss(student_logits, teacher_values, teacher_indices, targets, temperature: float = 2.0,
-                           alpha: float = 0.5, ignore_index: int = -100):
+                           alpha: float = 0.5, ignore_index: int = -100, return_ce: bool = False):
     """distillation_loss with only the teacher's top-k logits per token.
 
     teacher_values, teacher_indices: (..., k), the k largest teacher logits and their token ids. The
     teacher's softened distribution is renormalised over those k tokens; the student's is over the
-    whole vocabulary, read at the same k tokens, so mass it puts elsewhere is penalised too."""
+    whole vocabulary, read at the same k tokens, so mass it puts elsewhere is penalised too.
+    return_ce=True also returns the cross-entropy term (the hard-label loss)."""
     s = student_logits.flatten(0, -2).float()                                   # (N, V)
     v = teacher_values.flatten(0, -2).float()                                   # (N, k)
     idx = teacher_indices.flatten(0, -2).long()                                 # (N, k)
     y = targets.flatten()
     keep = y != ignore_index
-    log_p_t = F.log_softmax(v[keep] / temperature, dim=-1)                      # (n, k): over the top k only
-    log_q_s = F.log_softmax(s[keep] / temperature, dim=-1).gather(-1, idx[keep])  # (n, k)
-    kl = (log_p_t.exp() * (log_p_t - log_q_s)).sum(-1).mean()
-    ce = F.cross_entropy(s[keep], y[keep])
-    return alpha * temperature ** 2 * kl + (1 - alpha) * ce
+    if not keep.all():                                                          # copy only when something is dropped
+        s, v, idx, y = s[keep], v[keep], idx[keep], y[keep]
+    log_q = F.log_softmax(s, dim=-1)                                            # (n, V), one pass over the vocabulary
+    ce = -log_q.gather(-1, y[:, None]).mean()
+    log_q_T = log_q if temperature == 1 else F.log_softmax(s / temperature, dim=-1)
+    log_p_t = F.log_softmax(v / temperature, dim=-1)                            # (n, k): over the top k only
+    kl = (log_p_t.exp() * (log_p_t - log_q_T.gather(-1, idx))).sum(-1).mean()
+    loss = alpha * temperature ** 2 * kl + (1 - alpha) * ce
+    return (loss, ce) if return_ce else loss
 
 
 @torch.no_grad()
@@ -99,7 +104,7 @@ class DistillRecipe:
     n_head: int = 2
     n_embd: int = 64
     batch_size: int = 4             # windows per step
-    steps: int = 150                # optimizer steps (the same for every student)
+    steps: int = 120                # optimizer steps (the same for every student)
     lr: float = 3e-3                # peak AdamW learning rate (warmup, then cosine to lr / 10)
     weight_decay: float = 0.1
     alpha: float = 0.5              # weight of the soft (teacher) term
@@ -155,12 +160,13 @@ def train_student(recipe: DistillRecipe, vocab_size: int, windows, seed: int, te
             group["lr"] = recipe.lr * cosine_with_warmup(step, recipe.steps // 10, recipe.steps, 0.1)
         rows = torch.randint(len(windows), (recipe.batch_size,), generator=generator)
         x, y = windows[rows, :-1].to(device), windows[rows, 1:].to(device)  # (B, T)
-        logits, ce = model(x, targets=y)                                  # (B, T, V)
         if temperature is None:
-            loss = ce
+            logits, loss = model(x, targets=y)                            # (B, T, V), cross-entropy
+            ce = loss
         else:
+            logits, _ = model(x)
             values, indices = (t[rows].to(device) for t in topk)          # (B, T, k)
-            loss = topk_distillation_loss(logits, values, indices, y, temperature, recipe.alpha)
+            loss, ce = topk_distillation_loss(logits, values, indices, y, temperature, recipe.alpha, return_ce=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -184,13 +190,43 @@ def mean_loss(model: GPT, windows, device: str = "cpu", batch_size: int = 8) -> 
     return total / count
 
 
-def build(out: Path, recipe: DistillRecipe | None = None) -> None:
-    """Writes into `out`: the teacher's top-k on the training windows (`teacher_topk.pt`), one
-    state dict per student (`ce_seed<k>.pt`, `kd_seed<k>.pt`) and `history.json`."""
+def _train_one(recipe: DistillRecipe, out: str, name: str, seed: int, temperature: float | None) -> dict:
+    """One student (in its own process on the CPU: one torch thread), trained on the windows and the
+    teacher's top-k saved in `out`; writes out/<name>.pt and returns its log."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        torch.set_num_threads(1)                                    # the same floats on any core count
+    cpu_start = time.process_time()
+    data = torch.load(Path(out) / "teacher_topk.pt")
+    model, log = train_student(recipe, data["vocab_size"], data["train_windows"], seed, temperature,
+                               (data["values"], data["indices"]), data["val_windows"], device)
+    torch.save(model.state_dict(), Path(out) / f"{name}.pt")
+    print(f"{name}: validation loss {log['val_loss']:.4f}", flush=True)
+    return {**log, "cpu_seconds": time.process_time() - cpu_start}
+
+
+def _in_processes(tasks: list[tuple], workers: int) -> list:
+    """_train_one(*task) for each task: in `workers` spawned processes on the CPU, in order on a GPU."""
+    if torch.cuda.is_available():
+        return [_train_one(*task) for task in tasks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_train_one, *zip(*tasks)))
+
+
+def build(out: Path, recipe: DistillRecipe | None = None, workers: int = 3) -> None:
+    """Writes into `out`: the token windows and the teacher's top-k on the training windows
+    (`teacher_topk.pt`), one state dict per student (`ce_seed<k>.pt`, `kd_seed<k>.pt`) and
+    `history.json`. Each student depends only on its seed and temperature, so they train in
+    `workers` processes at once: first the temperature sweep (first seed) and the cross-entropy
+    students, then the distilled students of the other seeds at the chosen temperature."""
     from ..data import load_dataset
     from ..models import load_causal_lm
 
     recipe = recipe or DistillRecipe()
+    out = Path(out)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     threads = torch.get_num_threads()
     if device == "cpu":
@@ -202,37 +238,39 @@ def build(out: Path, recipe: DistillRecipe | None = None) -> None:
         wikitext = load_dataset("wikitext")
         train = token_windows(tok, wikitext["train"]["text"], recipe.train_tokens, recipe.block_size)
         val = token_windows(tok, wikitext["validation"]["text"], recipe.val_tokens, recipe.block_size)
-        values, indices = teacher_topk(teacher, train[:, :-1], recipe.k)
-        teacher_seconds = time.process_time() - cpu_start
+        cached = out / "teacher_topk.pt"                            # a build resumed in the same folder
+        if cached.exists() and torch.equal(torch.load(cached)["train_windows"], train):
+            values, indices = (torch.load(cached)[key] for key in ("values", "indices"))
+        else:
+            values, indices = teacher_topk(teacher, train[:, :-1], recipe.k)
         with torch.no_grad():
             teacher_val = sum(F.cross_entropy(teacher(w[None, :-1].to(device)).logits[0], w[1:].to(device)).item()
                               for w in val) / len(val)               # the teacher's loss on the same windows
+        teacher_seconds = time.process_time() - cpu_start
         del teacher
-        torch.save({"values": values, "indices": indices, "train_windows": train}, out / "teacher_topk.pt")
-        vocab = len(tok)
-        history = {"recipe": asdict(recipe), "vocab_size": vocab, "teacher_cpu_seconds": round(teacher_seconds, 1),
+        torch.save({"values": values, "indices": indices, "train_windows": train, "val_windows": val,
+                    "vocab_size": len(tok)}, cached)
+        history = {"recipe": asdict(recipe), "vocab_size": len(tok), "teacher_cpu_seconds": round(teacher_seconds, 1),
                    "teacher_val_loss": teacher_val, "runs": {}}
-        temperature_val = {}
-        for T in recipe.temperatures:                                # choose T on validation, first seed
-            model, log = train_student(recipe, vocab, train, recipe.seeds[0], T, (values, indices), val, device)
-            temperature_val[T] = log["val_loss"]
-            print(f"T={T}: validation loss {log['val_loss']:.4f}")
-            if T == min(temperature_val, key=temperature_val.get):
-                best_model, best_log = model, log
+        first = recipe.seeds[0]
+        sweep = [(recipe, str(out), f"kd_T{T:g}_seed{first}", first, T) for T in recipe.temperatures]
+        hard = [(recipe, str(out), f"ce_seed{seed}", seed, None) for seed in recipe.seeds]
+        logs = dict(zip([t[2] for t in sweep + hard], _in_processes(sweep + hard, workers)))
+        temperature_val = {T: logs[f"kd_T{T:g}_seed{first}"]["val_loss"] for T in recipe.temperatures}
         best_T = min(temperature_val, key=temperature_val.get)
+        soft = [(recipe, str(out), f"kd_seed{seed}", seed, best_T) for seed in recipe.seeds[1:]]
+        logs.update(zip([t[2] for t in soft], _in_processes(soft, workers)))
+        cpu_students = sum(log["cpu_seconds"] for log in logs.values())
+        (out / f"kd_T{best_T:g}_seed{first}.pt").rename(out / f"kd_seed{first}.pt")
+        logs[f"kd_seed{first}"] = logs[f"kd_T{best_T:g}_seed{first}"]
+        for T in recipe.temperatures:
+            (out / f"kd_T{T:g}_seed{first}.pt").unlink(missing_ok=True)
         history["temperature_val_loss"] = {str(T): v for T, v in temperature_val.items()}
         history["temperature"] = best_T
-        for seed in recipe.seeds:
-            for method in ("ce", "kd"):
-                if method == "kd" and seed == recipe.seeds[0]:
-                    model, log = best_model, best_log
-                else:
-                    model, log = train_student(recipe, vocab, train, seed, best_T if method == "kd" else None,
-                                               (values, indices), val, device)
-                torch.save(model.state_dict(), out / f"{method}_seed{seed}.pt")
-                history["runs"][f"{method}_seed{seed}"] = log
-                print(f"{method} seed {seed}: validation loss {log['val_loss']:.4f}")
-        history["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
+        history["runs"] = {f"{m}_seed{seed}": logs[f"{m}_seed{seed}"] for m in ("ce", "kd") for seed in recipe.seeds}
+        history["sweep_runs"] = {f"T{T:g}": logs[f"kd_T{T:g}_seed{first}"] for T in recipe.temperatures}
+        history["cpu_seconds"] = round(time.process_time() - cpu_start + cpu_students, 1)
+        history["student_cpu_seconds"] = round(cpu_students, 1)
         history["seconds"] = round(time.perf_counter() - wall_start, 1)
         (out / "history.json").write_text(json.dumps(history))
     finally:

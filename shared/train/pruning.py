@@ -42,10 +42,10 @@ class PruneRecipe:
     n_head: int = 4
     n_embd: int = 128
     batch_size: int = 16           # windows per step
-    base_steps: int = 500          # dense training before any pruning
+    base_steps: int = 400          # dense training before any pruning
     lr: float = 3e-3               # peak learning rate of the dense training
     ft_lr: float = 1e-3            # constant learning rate of every fine-tuning
-    ft_steps: int = 40             # fine-tuning steps per stage
+    ft_steps: int = 30             # fine-tuning steps per stage
     schedule: tuple = (0.5, 0.7, 0.8, 0.9)  # sparsities of the iterative runs (of the block Linear weights)
     structured_keep: float = 0.5   # fraction of MLP neurons kept by the structured run
     eval_batches: int = 16         # held-out batches per evaluation
