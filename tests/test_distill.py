@@ -61,3 +61,28 @@ def test_gradient_of_the_soft_term_is_scaled_back_by_t_squared():
     student.requires_grad_(True)
     distillation_loss(student, teacher, torch.tensor([0]), temperature=1000.0, alpha=1.0).backward()
     torch.testing.assert_close(student.grad, (student - teacher).detach() / V, rtol=1e-2, atol=1e-6)
+
+
+class ByteTokenizer:
+    """Enough of a Hugging Face tokenizer for both perplexity functions: text -> byte ids."""
+
+    def __call__(self, text, return_tensors=None, truncation=False, max_length=None):
+        ids = list(text.encode("utf-8"))[:max_length] if truncation else list(text.encode("utf-8"))
+        return type("Encoding", (), {"input_ids": torch.tensor([ids]) if return_tensors == "pt" else ids})()
+
+
+def test_gpt_perplexity_equals_the_hf_perplexity_on_the_same_weights():
+    """gpt_perplexity on a GPT copied from a GPT2LMHeadModel equals shared.infer.llm.perplexity on the
+    original: the same tokens scored, the same formula."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from shared.infer.llm import perplexity
+    from shared.nn.gpt import GPT
+    from shared.train.distill import gpt_perplexity
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=256, n_positions=64, n_embd=32, n_layer=2, n_head=2)).eval()
+    ours = GPT.from_hf(hf).eval()
+    texts = ["The quick brown fox jumps over the lazy dog.", "Knowledge distillation, in a few bytes: " * 3]
+    tok = ByteTokenizer()
+    assert gpt_perplexity(ours, tok, texts, max_length=48) == pytest.approx(perplexity(hf, tok, texts, max_length=48), rel=1e-4)
