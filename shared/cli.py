@@ -134,6 +134,7 @@ def register_all_assets() -> None:
         batch_size, format_finetune, lora_finetune, model_comparison, peft_compare, review_classifier,
         tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
     )
+    from .train import distill, pruning  # noqa: F401  (module 9's students and pruning runs)
 
 
 def cmd_assets(args) -> int:
