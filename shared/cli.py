@@ -130,7 +130,8 @@ def register_all_assets() -> None:
     from . import data, models  # noqa: F401  (each module registers the files it reads)
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401
     from .train import (  # noqa: F401
-        format_finetune, lora_finetune, peft_compare, review_classifier, tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
+        format_finetune, lora_finetune, peft_compare, preference_dpo, review_classifier, tiny_mlm, tiny_rnn_lm, tiny_t5,
+        topic_classifier,
     )
 
 

@@ -61,3 +61,28 @@ def test_labelled_pairs_file():
     assert {r["label"] for r in rows} <= {"A", "B", "tie"}
     assert all(r["a"] != r["b"] and r["document"] and r["reference"] for r in rows)
     json.dumps(rows)
+
+
+def test_pairs_and_standard_format():
+    from shared.train.preference_dpo import candidate_pairs, preference_rows
+
+    prompts = [{"document": "Lead one.", "summary": "Headline one"}]
+    pairs = candidate_pairs(prompts, [["x", "y", "z"]], (0.3, 0.7, 1.1))
+    assert [(p["a"], p["b"]) for p in pairs] == [("x", "y"), ("x", "z"), ("y", "z")]   # every two of a prompt
+    assert pairs[1]["temperature_b"] == 1.1 and pairs[0]["reference"] == "Headline one"
+    rows = preference_rows(pairs, ["A", "tie", "B"])                                   # the tie is dropped
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows] == [("x", "y"), ("z", "y")]
+    assert rows[0]["prompt"][0]["role"] == "user" and "Lead one." in rows[0]["prompt"][0]["content"]
+
+
+def test_encode_pair_masks_the_prompt():
+    from transformers import AutoTokenizer
+
+    from shared.models import model_source
+    from shared.train.preference_dpo import encode_pair
+
+    tokenizer = AutoTokenizer.from_pretrained(model_source("causal_lm"))
+    row = encode_pair(tokenizer, "The council approved two bus lines.", "Council approves bus lines.", max_length=200)
+    answer = tokenizer.decode([i for i, m in zip(row["input_ids"], row["completion_mask"]) if m])
+    assert answer == "Council approves bus lines.<|im_end|>"
+    assert len(row["input_ids"]) == len(row["completion_mask"])
