@@ -129,9 +129,9 @@ def register_all_assets() -> None:
     converted model, a cached training run), so that `journey assets` installs and reports all."""
     from . import data, models  # noqa: F401  (each module registers the files it reads)
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401
+    from .train import preference_dpo  # noqa: F401  (module 7/03's preference data and DPO run)
     from .train import (  # noqa: F401
-        format_finetune, lora_finetune, peft_compare, preference_dpo, review_classifier, tiny_mlm, tiny_rnn_lm, tiny_t5,
-        topic_classifier,
+        format_finetune, lora_finetune, peft_compare, review_classifier, tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
     )
 
 

@@ -59,6 +59,6 @@ def test_dpo_loss_matches_trl():
         inputs = (batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
         pol_c, pol_r = completion_logps(trainer.model, *inputs).chunk(2)   # trl's batch: [chosen..., rejected...]
         ref_c, ref_r = completion_logps(reference, *inputs).chunk(2)
-        ours, chosen, rejected = dpo_loss(pol_c, pol_r, ref_c, ref_r, beta=beta)
+        ours, _, _ = dpo_loss(pol_c, pol_r, ref_c, ref_r, beta=beta)
     assert (pol_c - ref_c).abs().max() > 0.1                            # a real test: the log-ratios are not ~0
     torch.testing.assert_close(ours, theirs.float(), rtol=1e-5, atol=1e-5)

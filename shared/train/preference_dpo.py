@@ -39,6 +39,7 @@ class PreferenceConfig:
     n_eval_prompts: int = 24            # held-out test leads for the win rate
     temperatures: tuple = (0.3, 0.7, 1.1)   # one sampled candidate per temperature and prompt
     max_new_tokens: int = 32            # tokens per summary
+    max_document_words: int = 400       # longer documents are cut (full: CNN/DailyMail articles), so the answer fits
     tie_margin: float = 0.02            # metric judge: ROUGE-1 differences below this are ties
     dpo_steps: int = 12                 # DPOTrainer optimizer steps
     dpo_batch_size: int = 4             # pairs per step
@@ -87,8 +88,8 @@ def sample_summaries(model, tokenizer, documents: list[str], temperature: float 
             inputs = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
                                add_special_tokens=False).to(model.device)
             torch.manual_seed(seed + start)
-            sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature else dict(
-                do_sample=False)
+            sampling = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature
+                        else {"do_sample": False})
             with torch.no_grad():
                 ids = model.generate(**inputs, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                                      **sampling)
@@ -113,7 +114,7 @@ def padded(rows: list[dict], pad_id: int):
     import torch
 
     length = max(len(r["input_ids"]) for r in rows)
-    pad = lambda seq, v: seq + [v] * (length - len(seq))  # noqa: E731
+    pad = lambda seq, v: seq + [v] * (length - len(seq))
     return (torch.tensor([pad(r["input_ids"], pad_id) for r in rows]),
             torch.tensor([pad([1] * len(r["input_ids"]), 0) for r in rows]),
             torch.tensor([pad(r["completion_mask"], 0) for r in rows]))
@@ -189,8 +190,12 @@ def dpo_scores(policy, reference, tokenizer, pairs: list[dict], labels: list[str
     chosen = [p["a"] if lab == "A" else p["b"] for p, lab in kept]
     rejected = [p["b"] if lab == "A" else p["a"] for p, lab in kept]
     logps = {name: torch.tensor(answer_logps(model, tokenizer, docs, answers, cfg.max_length))
-             for name, model, answers in (("pc", policy, chosen), ("pr", policy, rejected),
-                                          ("rc", reference, chosen), ("rr", reference, rejected))}
+             for name, model, answers in (("pc", policy, chosen), ("pr", policy, rejected))}
+    if reference is policy:                                         # before training: the same numbers, computed once
+        logps["rc"], logps["rr"] = logps["pc"], logps["pr"]
+    else:
+        logps["rc"] = torch.tensor(answer_logps(reference, tokenizer, docs, chosen, cfg.max_length))
+        logps["rr"] = torch.tensor(answer_logps(reference, tokenizer, docs, rejected, cfg.max_length))
     loss, rc, rr = dpo_loss(logps["pc"], logps["pr"], logps["rc"], logps["rr"], beta=cfg.beta)
     return {"n": len(kept), "dpo_loss": loss.item(), "reward_accuracy": (rc > rr).float().mean().item(),
             "reward_margin": (rc - rr).mean().item(),
@@ -222,7 +227,12 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
     import torch
 
     from ..data import load_dataset
-    from ..infer.judge import cohen_kappa, llm_judge_probs, metric_judge, swap_consistent_label
+    from ..infer.judge import (
+        cohen_kappa,
+        llm_judge_probs,
+        metric_judge,
+        swap_consistent_label,
+    )
     from ..models import load_causal_lm
     from ..utils import get_device
 
@@ -236,8 +246,9 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
         model, tokenizer = load_causal_lm(cfg.model, dtype=torch.float32)
         model.to(get_device()).eval()
         data = load_dataset("summarization")
-        train_rows = list(data["train"].shuffle(seed=cfg.seed).select(range(cfg.n_train_prompts)))
-        eval_rows = list(data["test"].shuffle(seed=cfg.seed).select(range(cfg.n_eval_prompts)))
+        cut = lambda row: {**row, "document": " ".join(row["document"].split()[:cfg.max_document_words])}
+        train_rows = [cut(r) for r in data["train"].shuffle(seed=cfg.seed).select(range(cfg.n_train_prompts))]
+        eval_rows = [cut(r) for r in data["test"].shuffle(seed=cfg.seed).select(range(cfg.n_eval_prompts))]
         # 1. candidates at each temperature
         start = time.process_time()
         per_temperature = [sample_summaries(model, tokenizer, [r["document"] for r in train_rows], t,
