@@ -18,6 +18,7 @@ The build (a few CPU minutes on SmolLM2-135M, so a derived asset):
 5. held-out outputs: greedy summaries of the starting model and the DPO model for `cfg.n_eval_prompts`
    test leads, for the win rate (scored in the notebook by the reward model and the judges).
 """
+import gc
 import hashlib
 import json
 import time
@@ -178,9 +179,12 @@ def preference_rows(pairs: list[dict], labels: list[str]) -> list[dict]:
     return rows
 
 
-def dpo_scores(policy, reference, tokenizer, pairs: list[dict], labels: list[str], cfg) -> dict:
+def dpo_scores(policy, tokenizer, pairs: list[dict], labels: list[str], cfg, reference_logps=None):
     """On the non-tie labelled pairs: DPO loss, implicit-reward accuracy and mean margin of `policy`
-    against `reference`, and the accuracy of the reference's own likelihood as a judge."""
+    against the reference, and the accuracy of the reference's own likelihood as a judge.
+
+    `reference_logps`: the reference's (chosen, rejected) log-probs, as returned by the call on the
+    reference itself (None: `policy` is the reference). Returns (scores, `policy`'s log-probs)."""
     import torch
 
     from .dpo import dpo_loss
@@ -189,18 +193,14 @@ def dpo_scores(policy, reference, tokenizer, pairs: list[dict], labels: list[str
     docs = [p["document"] for p, _ in kept]
     chosen = [p["a"] if lab == "A" else p["b"] for p, lab in kept]
     rejected = [p["b"] if lab == "A" else p["a"] for p, lab in kept]
-    logps = {name: torch.tensor(answer_logps(model, tokenizer, docs, answers, cfg.max_length))
-             for name, model, answers in (("pc", policy, chosen), ("pr", policy, rejected))}
-    if reference is policy:                                         # before training: the same numbers, computed once
-        logps["rc"], logps["rr"] = logps["pc"], logps["pr"]
-    else:
-        logps["rc"] = torch.tensor(answer_logps(reference, tokenizer, docs, chosen, cfg.max_length))
-        logps["rr"] = torch.tensor(answer_logps(reference, tokenizer, docs, rejected, cfg.max_length))
-    loss, rc, rr = dpo_loss(logps["pc"], logps["pr"], logps["rc"], logps["rr"], beta=cfg.beta)
+    pc = torch.tensor(answer_logps(policy, tokenizer, docs, chosen, cfg.max_length))
+    pr = torch.tensor(answer_logps(policy, tokenizer, docs, rejected, cfg.max_length))
+    ref_c, ref_r = reference_logps if reference_logps is not None else (pc, pr)
+    loss, rc, rr = dpo_loss(pc, pr, ref_c, ref_r, beta=cfg.beta)
     return {"n": len(kept), "dpo_loss": loss.item(), "reward_accuracy": (rc > rr).float().mean().item(),
             "reward_margin": (rc - rr).mean().item(),
-            "reference_likelihood_accuracy": (logps["rc"] > logps["rr"]).float().mean().item(),
-            "margins": (rc - rr).tolist()}
+            "reference_likelihood_accuracy": (ref_c > ref_r).float().mean().item(),
+            "margins": (rc - rr).tolist()}, (pc, pr)
 
 
 def train_dpo(model, tokenizer, rows: list[dict], cfg, out: Path):
@@ -288,23 +288,25 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
         seconds["reward_features"] = time.process_time() - start
         # 4. DPO with LoRA; scores on the annotator-labelled pairs before and after
         start = time.process_time()
-        before = dpo_scores(model, model, tokenizer, labelled, annotator, cfg)
+        before, reference_logps = dpo_scores(model, tokenizer, labelled, annotator, cfg)
         base_outputs = sample_summaries(model, tokenizer, [r["document"] for r in eval_rows], None,
                                         cfg.max_new_tokens, cfg.seed)
         rows = preference_rows(train_pairs, train_labels)
         policy, history = train_dpo(model, tokenizer, rows, cfg, out)
         policy.eval()
-        with policy.disable_adapter():
-            reference_check = answer_logps(policy, tokenizer, docs[:2], [p["a"] for p in labelled[:2]], cfg.max_length)
-        merged = policy.merge_and_unload()                          # plain weights: the reference is loaded afresh
-        reference, _ = load_causal_lm(cfg.model, dtype=torch.float32)
-        reference.to(get_device()).eval()
-        after = dpo_scores(merged, reference, tokenizer, labelled, annotator, cfg)
+        merged = policy.merge_and_unload()                          # plain weights: inference at no extra cost
+        after, _ = dpo_scores(merged, tokenizer, labelled, annotator, cfg, reference_logps)
         seconds["dpo"] = time.process_time() - start
         # 5. held-out outputs of both models, and their features for the reward model
         start = time.process_time()
         dpo_outputs = sample_summaries(merged, tokenizer, [r["document"] for r in eval_rows], None,
                                        cfg.max_new_tokens, cfg.seed)
+        del model, policy, merged                                   # one model in memory at a time (a T4 in full)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        reference, _ = load_causal_lm(cfg.model, dtype=torch.float32)   # the starting model: the reward model's trunk
+        reference.to(get_device()).eval()
         eval_docs = [r["document"] for r in eval_rows]
         features["eval_base"] = reward_features(reference, tokenizer, eval_docs, base_outputs, cfg.max_length)
         features["eval_dpo"] = reward_features(reference, tokenizer, eval_docs, dpo_outputs, cfg.max_length)
@@ -319,8 +321,7 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
         "train_pairs": [{**p, "judge_label": lab} for p, lab in zip(train_pairs, train_labels)],
         "labelled": {"annotator": annotator, "judges": judges, "kappa": kappas, "chosen_judge": chosen_judge,
                      "llm_p_a_first": p_first, "llm_p_a_swapped": p_swapped},
-        "dpo": {"before": before, "after": after, "history": history, "n_train_rows": len(rows),
-                "reference_check": reference_check},
+        "dpo": {"before": before, "after": after, "history": history, "n_train_rows": len(rows)},
         "eval": [{"document": r["document"], "reference": r["summary"], "base": b, "dpo": d,
                   "llm_p_dpo_first": x, "llm_p_dpo_second": 1 - y}
                  for r, b, d, x, y in zip(eval_rows, base_outputs, dpo_outputs, pb, ps)],
