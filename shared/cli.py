@@ -130,12 +130,10 @@ def register_all_assets() -> None:
     from . import data, models  # noqa: F401  (each module registers the files it reads)
     from .serve import attacks, guards  # noqa: F401
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401
-    from .train import preference_dpo  # noqa: F401  (module 7/03's preference data and DPO run)
     from .train import (  # noqa: F401
-        batch_size, format_finetune, lora_finetune, model_comparison, peft_compare, review_classifier,
-        tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
+        batch_size, distill, format_finetune, lora_finetune, model_comparison, peft_compare, preference_dpo, pruning,
+        review_classifier, tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
     )
-    from .train import distill, pruning  # noqa: F401  (module 9's students and pruning runs)
 
 
 def cmd_assets(args) -> int:
