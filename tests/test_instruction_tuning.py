@@ -4,7 +4,14 @@ import json
 
 import pytest
 
-from shared.train.instruction_tuning import CONSTRAINTS, END_PHRASE, comply, constrain, shorten, verify
+from shared.train.instruction_tuning import (
+    CONSTRAINTS,
+    END_PHRASE,
+    comply,
+    constrain,
+    shorten,
+    verify,
+)
 
 ROW = {"instruction": "Describe the water cycle.", "input": "",
        "output": "Water evaporates from oceans and lakes. It condenses into clouds. Then it falls as rain or snow, "
