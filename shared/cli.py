@@ -5,6 +5,7 @@
     journey assets [--check]
     journey doctor [--module MODULE]
     journey serve [--model NAME_OR_PATH] [--host 127.0.0.1] [--port 8000] [--max-batch 16] [--max-wait-ms 10]
+    journey chat [--model NAME_OR_PATH] [--host 127.0.0.1] [--port 7860] [--share]
 """
 import argparse
 import os
@@ -170,6 +171,14 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_chat(args) -> int:
+    from .apps.chat import serve_chat
+
+    serve_chat(model=args.model, host=args.host, port=args.port, share=args.share,
+               max_context_tokens=args.max_context_tokens, max_new_tokens=args.max_new_tokens, threads=args.threads)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journey", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -205,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--guard", action=argparse.BooleanOptionalAction, default=False,
                        help="refuse prompt injections, monitor and redact replies (default off)")
     serve.set_defaults(func=cmd_serve)
+    chat = sub.add_parser("chat", help="a Gradio chatbot in the browser: streaming, memory, guards (module 11)")
+    chat.add_argument("--model", help="hub id or local folder (tiny profile: SmolLM2-135M-Instruct, offline)")
+    chat.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    chat.add_argument("--port", type=int, default=7860, help="default 7860")
+    chat.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
+    chat.add_argument("--max-context-tokens", type=int, default=1024,
+                      help="prompt budget: older exchanges are dropped beyond it (default 1024)")
+    chat.add_argument("--max-new-tokens", type=int, default=128, help="default reply length in tokens (default 128)")
+    chat.add_argument("--threads", type=int, help="torch threads (default: 1 in the tiny profile)")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

@@ -58,6 +58,31 @@ def test_bad_subcommand_and_option_exit_2():
         assert exit_info.value.code == 2
 
 
+def test_chat_parses_its_options_and_calls_serve_chat(monkeypatch):
+    """`journey chat` hands its options to `shared.apps.chat.serve_chat` (mocked: no model, no server)."""
+    from shared.apps import chat
+
+    calls = []
+    monkeypatch.setattr(chat, "serve_chat", lambda **kwargs: calls.append(kwargs))
+    assert cli.main(["chat"]) == 0
+    assert calls[-1] == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False, "max_context_tokens": 1024,
+                         "max_new_tokens": 128, "threads": None}
+    assert cli.main(["chat", "--port", "7861", "--model", "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+                     "--max-context-tokens", "256", "--share"]) == 0
+    assert calls[-1]["port"] == 7861 and calls[-1]["model"] == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    assert calls[-1]["max_context_tokens"] == 256 and calls[-1]["share"] is True
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["chat", "--port", "not-a-port"])
+    assert exit_info.value.code == 2
+
+
+def test_chat_help_names_its_options():
+    out = subprocess.run([sys.executable, "-m", "shared.cli", "chat", "--help"], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    for option in ("--port", "--model", "--share", "--max-context-tokens"):
+        assert option in out
+
+
 def test_execute_good_notebook_writes_executed_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("JOURNEY_BUILD", str(tmp_path / "build"))
     run = cli.execute_notebook(write_notebook(tmp_path / "good.ipynb", *GOOD), "m/good.ipynb", "tiny", 60)

@@ -9,21 +9,27 @@ def chat(model, tokenizer, prompt: str, max_new_tokens: int = 40, system: str | 
     return chat_batch(model, tokenizer, [prompt], max_new_tokens=max_new_tokens, system=system)[0]
 
 
-@torch.no_grad()
 def chat_batch(model, tokenizer, prompts: list[str], max_new_tokens: int = 40, system: str | None = None,
                batch_size: int = 16) -> list[str]:
-    """`chat` for many user messages at once: greedy replies, `batch_size` prompts per forward pass.
+    """`chat` for many user messages at once: greedy replies, `batch_size` prompts per forward pass."""
+    system_part = [{"role": "system", "content": system}] if system else []
+    return reply_batch(model, tokenizer, [system_part + [{"role": "user", "content": p}] for p in prompts],
+                       max_new_tokens=max_new_tokens, batch_size=batch_size)
+
+
+@torch.no_grad()
+def reply_batch(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 40,
+                batch_size: int = 16) -> list[str]:
+    """Greedy assistant replies to many conversations (each a list of {"role", "content"} messages
+    ending with a user turn), `batch_size` conversations per forward pass.
 
     Prompts are padded on the left, so every row's next token is predicted at the same last position."""
-    def rendered(prompt):
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     replies = []
     try:
-        for start in range(0, len(prompts), batch_size):
-            texts = [rendered(p) for p in prompts[start:start + batch_size]]
+        for start in range(0, len(conversations), batch_size):
+            texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+                     for c in conversations[start:start + batch_size]]
             inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                     pad_token_id=tokenizer.pad_token_id)       # (B, T + new_tokens)
