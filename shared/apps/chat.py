@@ -100,6 +100,7 @@ class ReplyStats:
     kept_messages: int    # messages in the prompt after trimming
     dropped_messages: int # history messages trimmed away to fit the budget
     text: str = ""        # the reply
+    token_s: tuple[float, ...] = ()   # when each token arrived, seconds from the request
 
     @property
     def decode_tokens_per_s(self) -> float:
@@ -189,7 +190,8 @@ class Chatbot:
             raise failure[0]
         times, end = streamer.token_times, time.perf_counter()
         self.stats.append(ReplyStats(ids.shape[1], len(times), (times[0] if times else end) - start,
-                                     (times[-1] if times else end) - start, len(messages), dropped, text))
+                                     (times[-1] if times else end) - start, len(messages), dropped, text,
+                                     tuple(t - start for t in times)))
 
     def respond(self, message: str, history=None, system: str | None = DEFAULT_SYSTEM, input_guard: bool = False,
                 output_guard: bool = False, max_new_tokens: int | None = None) -> Iterator[str]:

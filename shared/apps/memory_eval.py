@@ -45,7 +45,8 @@ def play_history(model, tokenizer, rows, system: str, reply_tokens: int) -> list
 def memory_test(model, tokenizer, rows, system: str, reply_tokens: int = 12, answer_tokens: int = 12,
                 trim_budget: int = 96) -> list[dict]:
     """One dict per conversation and condition: id, condition, prompt_tokens, fact_in_prompt,
-    reply, recalled (see the module docstring)."""
+    echoed (the model's own replies in turns 1-3 hold the answer), reply, recalled (see the module
+    docstring)."""
     histories = play_history(model, tokenizer, rows, system, reply_tokens)
     system_part = [{"role": "system", "content": system}] if system else []
 
@@ -53,6 +54,8 @@ def memory_test(model, tokenizer, rows, system: str, reply_tokens: int = 12, ans
         return len(prompt_ids(tokenizer, messages))
 
     prompts = {"history": [], "trimmed": [], "none": []}
+    echoed = [recalled(" ".join(m["content"] for m in h if m["role"] == "assistant"), r["answers"])
+              for r, h in zip(rows, histories)]
     for row, history in zip(rows, histories):
         question = {"role": "user", "content": row["question"]}
         prompts["history"].append(system_part + history + [question])
@@ -61,8 +64,8 @@ def memory_test(model, tokenizer, rows, system: str, reply_tokens: int = 12, ans
     results = []
     for condition in CONDITIONS:
         replies = reply_batch(model, tokenizer, prompts[condition], max_new_tokens=answer_tokens)
-        for row, messages, reply in zip(rows, prompts[condition], replies):
+        for row, messages, echo, reply in zip(rows, prompts[condition], echoed, replies):
             results.append({"id": row["id"], "condition": condition, "prompt_tokens": count(messages),
-                            "fact_in_prompt": any(m["content"] == row["fact"] for m in messages),
+                            "fact_in_prompt": any(m["content"] == row["fact"] for m in messages), "echoed": echo,
                             "reply": reply, "recalled": recalled(reply, row["answers"])})
     return results
