@@ -23,7 +23,7 @@ from shared.apps.memory_eval import normalise, recalled
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 SYSTEM = "You are a helpful assistant."
-MAX_NEW_TOKENS = 8
+MAX_NEW_TOKENS = 12
 
 
 def words(messages):
