@@ -1,0 +1,1 @@
+"""Applications built on the stack: a code sandbox, assistants."""
