@@ -198,3 +198,14 @@ def test_the_checks_go_through_the_sandbox(monkeypatch):
     assert code_assistant.passes(["```js\nconsole.log(1)\n```", "```js\nconsole.log(2)\n```"], task) == [True, True]
     assert ran == ["javascript", "javascript"]
     code_eval._run.cache_clear()
+
+
+def test_humaneval_reference_solutions_pass_as_chat_tasks():
+    """The full profile's tasks: header (the original prompt) + solution + tests passes; header alone fails."""
+    from shared.data import load_dataset
+
+    data = load_dataset("humaneval_code_tasks", "tiny")
+    assert (len(data["validation"]), len(data["test"])) == (40, 124)
+    for task in list(data["validation"])[:8] + list(data["test"])[:8]:
+        assert code_eval.check(task["solution"], task).passed, task["task_id"]
+        assert not code_eval.check("", task).passed, task["task_id"]

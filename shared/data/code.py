@@ -42,13 +42,15 @@ HUMANEVAL_VALIDATION = 40  # the first 40 problems choose prompt style and tempe
 
 
 @dataset("humaneval_code_tasks", CODE_TASK_COLUMNS,
-         "HumanEval as chat requests in the schema of code_tasks: complete the function; header = its imports",
+         "HumanEval as chat requests in the schema of code_tasks: complete the function; header = the original prompt",
          "the same 164 problems in both profiles", full=None)
 def _humaneval_code_tasks():
     rows = []
     for r in _humaneval()["test"]:
-        imports = "".join(line + "\n" for line in r["prompt"].splitlines() if line.startswith(("import ", "from ")))
-        rows.append({"task_id": r["task_id"], "language": "python", "header": imports, "entry_point": r["entry_point"],
+        # header: the original prompt, which is valid Python (a body that is only a docstring), so its
+        # imports and helper functions exist even when the model writes only the asked-for function
+        rows.append({"task_id": r["task_id"], "language": "python", "header": r["prompt"] + "\n\n",
+                     "entry_point": r["entry_point"],
                      "prompt": f"Complete this Python function. Write the whole function.\n```python\n{r['prompt']}```",
                      "solution": r["prompt"] + r["canonical_solution"],
                      "tests": r["test"] + f"\n\ncheck({r['entry_point']})\n"})
