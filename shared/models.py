@@ -46,6 +46,7 @@ HUB_MODELS = {  # every hub model a full profile loads; aliases in HUB_ALIASES
     "HuggingFaceTB/SmolLM2-135M-Instruct": HubModel("causal_lm", "LlamaForCausalLM", "text-generation", True, "bfloat16", 135),
     "HuggingFaceTB/SmolLM2-360M-Instruct": HubModel("causal_lm", "LlamaForCausalLM", "text-generation", True, "bfloat16", 362),
     "HuggingFaceTB/SmolLM2-1.7B-Instruct": HubModel("causal_lm", "LlamaForCausalLM", "text-generation", True, "bfloat16", 1711),
+    "Qwen/Qwen2.5-Coder-1.5B-Instruct": HubModel("causal_lm", "Qwen2ForCausalLM", "text-generation", True, "bfloat16", 1544),
     "openai-community/gpt2": HubModel("causal_lm", "GPT2LMHeadModel", "text-generation", False, "float32", 124),
     "google-bert/bert-base-uncased": HubModel("encoder", "BertForMaskedLM", "fill-mask", False, "float32", 110),
     "distilbert/distilbert-base-uncased": HubModel("encoder", "DistilBertForMaskedLM", "fill-mask", False, "float32", 67),
