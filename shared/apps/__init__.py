@@ -1,0 +1,1 @@
+"""Applications built on the course's models: chatbots, code assistants, summarisation engines."""
