@@ -202,3 +202,15 @@ def test_strategies_count_calls_and_stay_in_the_budget():
         map_reduce(generator, document, chunk_tokens=120, overlap_tokens=8)
     assert complete_sentences("One sentence. And a frag") == "One sentence."
     assert complete_sentences("no end at all") == "no end at all"
+
+
+def test_summary_runs_generates_when_the_cache_does_not_apply():
+    from shared.apps.summarize import STRATEGIES, Generator, summary_runs
+
+    tokenizer = FakeTokenizer()
+    generator = Generator(FakeModel(tokenizer), tokenizer, context_tokens=80, max_new_tokens=8, system="Be brief.")
+    rows = [{"id": "a", "document": " ".join(f"a{i}" for i in range(90))},
+            {"id": "b", "document": " ".join(f"b{i}" for i in range(30))}]
+    runs = summary_runs(generator, rows, chunk_tokens=40, overlap_tokens=8, model_name="some/model")
+    assert set(runs) == set(STRATEGIES) and all(len(results) == 2 for results in runs.values())
+    assert [r["n_chunks"] for r in runs["refine"]] == [len(chunk_spans(90, 40, 8)), 1]
