@@ -41,6 +41,7 @@ FULL_SPLITS = {
     "translation_en_de": {"test": 1_000},
     "stories_poems": {"train": None, "test": None},                # 2,000 + 200 stories, and the poems
     "summarization": {"train": 287_113, "test": 11_490},           # CNN/DailyMail 3.0.0
+    "news_summaries": {"validation": 13_368, "test": 11_490},      # CNN/DailyMail 3.0.0
     "20newsgroups": {"train": 11_314, "test": 7_532},
     "instructions": {"train": 50_760, "validation": 500, "test": 500},
     "preferences": {"train": 61_135, "test": 2_000},               # UltraFeedback train_prefs / test_prefs

