@@ -115,20 +115,21 @@ class DDPM:
     @torch.no_grad()
     def sample(self, eps_model: Callable, shape: tuple, num_steps: int | None = None, method: str = "ddpm",
                generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
-               progress: Callable = iter) -> torch.Tensor:
+               progress: Callable = iter, device: str | torch.device | None = None) -> torch.Tensor:
         """Images (shape) from pure noise: `num_steps` steps (default T) of `method` ("ddpm" or
-        "ddim"); eps_model(x_t, t) -> predicted noise; all randomness from `generator`."""
+        "ddim"); eps_model(x_t, t) -> predicted noise; all randomness from `generator` (a CPU one:
+        the noise is drawn on the CPU, then moved to `device`, so a GPU run starts from the same noise)."""
         if method not in ("ddpm", "ddim"):
             raise ValueError(f"method must be 'ddpm' or 'ddim', got {method!r}")
         steps = self.timesteps(num_steps or self.T)
-        x = torch.randn(shape, generator=generator) if x_T is None else x_T   # x_T ~ N(0, I)
+        x = (torch.randn(shape, generator=generator) if x_T is None else x_T).to(device)   # x_T ~ N(0, I)
         for i in progress(range(len(steps))):
             t, prev_t = steps[i], steps[i + 1] if i + 1 < len(steps) else -1
             eps = eps_model(x, t)                                            # (B, C, H, W)
             if method == "ddim":
                 x = self.ddim_step(eps, t, x, prev_t)
             else:
-                noise = torch.randn(shape, generator=generator) if t > 0 else None
+                noise = torch.randn(shape, generator=generator).to(device) if t > 0 else None
                 x = self.ddpm_step(eps, t, x, prev_t, noise)
         return x
 

@@ -235,8 +235,11 @@ def train_unet(recipe: TextToImageRecipe, images: torch.Tensor, labels: torch.Te
     prompt with probability p_uncond), a timestep and noise, and minimises the DDPM loss."""
     import copy
 
+    from ..utils import get_device
+
     torch.manual_seed(recipe.seed)
-    unet = make_unet(recipe, bank.states.shape[-1])
+    device = get_device()                                                              # tiny: "cpu"
+    unet = make_unet(recipe, bank.states.shape[-1]).to(device)
     average = copy.deepcopy(unet).requires_grad_(False)
     ddpm = DDPM(recipe.num_train_timesteps)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=recipe.lr, weight_decay=0.0)
@@ -254,9 +257,10 @@ def train_unet(recipe: TextToImageRecipe, images: torch.Tensor, labels: torch.Te
         prompt = torch.stack([by_class[c][i] for c, i in zip(y.tolist(), pick.tolist())])
         drop = torch.rand(len(y), generator=g) < recipe.p_uncond                       # classifier-free: forget the prompt
         prompt = torch.where(drop, torch.full_like(prompt, null), prompt)
-        states, mask = bank.take(prompt)                                               # (B, L, H), (B, L)
+        states, mask = (v.to(device) for v in bank.take(prompt))                       # (B, L, H), (B, L)
         t = torch.randint(ddpm.T, (len(y),), generator=g)                              # (B,) noise levels
         noise = torch.randn(x0.shape, generator=g)
+        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
         def eps_model(x_t, t, states=states, mask=mask):                              # eps_theta(x_t, t, prompt)
             return unet(x_t, t, states, encoder_attention_mask=mask).sample
 
@@ -279,8 +283,9 @@ def generate(unet, ddpm: DDPM, prompts: PromptBank, index: torch.Tensor, null: P
              progress: bool = False) -> torch.Tensor:
     """One image per entry of `index` (prompt ids into `prompts`): (N, 1, S, S) in [-1, 1]. With
     guidance the UNet sees each image twice per step (with its prompt and with the null prompt)."""
-    states, mask = prompts.take(index)                                          # (N, L, H), (N, L)
-    null_states, null_mask = null.states[:1].expand_as(states), null.mask[:1].expand_as(mask)
+    states, mask = (v.to(unet.device) for v in prompts.take(index))             # (N, L, H), (N, L)
+    null_states = null.states[:1].to(unet.device).expand_as(states)
+    null_mask = null.mask[:1].to(unet.device).expand_as(mask)
     size = unet.config.sample_size
 
     def eps(x, t):
@@ -294,7 +299,8 @@ def generate(unet, ddpm: DDPM, prompts: PromptBank, index: torch.Tensor, null: P
         return classifier_free_guidance(cond, uncond, scale)
 
     bar = partial(tqdm, desc=f"{method} x{num_steps}, scale {scale:g}", leave=False) if progress else iter
-    return ddpm.sample(eps, (len(index), 1, size, size), num_steps, method, generator, progress=bar)
+    return ddpm.sample(eps, (len(index), 1, size, size), num_steps, method, generator, progress=bar,
+                       device=unet.device).cpu()
 
 
 # --- measuring generated images ----------------------------------------------------------------
@@ -359,12 +365,14 @@ def trained_text_to_image(recipe: TextToImageRecipe | None = None) -> Path:
 
 
 def load_text_to_image(folder: Path, recipe: TextToImageRecipe | None = None) -> tuple:
-    """(UNet (weight average), judge CNN, run.json) of a cached run."""
+    """(UNet (weight average, on the GPU if there is one), judge CNN (CPU), run.json) of a cached run."""
     from diffusers import UNet2DConditionModel
+
+    from ..utils import get_device
 
     recipe = recipe or TextToImageRecipe()
     folder = Path(folder)
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet").eval()
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet").to(get_device()).eval()
     classifier = JudgeCNN(size=recipe.image_size)
     classifier.load_state_dict(torch.load(folder / "judge.pt"))
     return unet, classifier.eval(), json.loads((folder / "run.json").read_text())
