@@ -408,7 +408,9 @@ def clip_score(clip_id: str, images: list, texts: list, batch_size: int = 16) ->
 def stable_diffusion_sweep(pipeline_id: str, prompts: list, scales: list, per_prompt: int, num_steps: int,
                            seed: int = 0) -> dict:
     """{scale: list of PIL images, `per_prompt` per prompt in prompt order}, from a pretrained
-    Stable Diffusion pipeline (fp16 on a GPU) with its own classifier-free guidance."""
+    Stable Diffusion pipeline (fp16 on a GPU) with its own classifier-free guidance. The pipeline
+    switches guidance off for any scale <= 1 (it then uses the prompt alone), so scale 0, "ignore
+    the prompt", is run as the empty prompt: the unconditional model, as in `generate`."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
     from ..profile import require_hub
@@ -423,6 +425,7 @@ def stable_diffusion_sweep(pipeline_id: str, prompts: list, scales: list, per_pr
     for scale in scales:
         generator = torch.Generator(device).manual_seed(seed)                  # the same noise at every scale
         images[scale] = [img for prompt in prompts
-                         for img in pipe(prompt, num_images_per_prompt=per_prompt, guidance_scale=scale,
+                         for img in pipe("" if scale == 0 else prompt, num_images_per_prompt=per_prompt,
+                                         guidance_scale=scale,
                                          num_inference_steps=num_steps, generator=generator).images]
     return images
