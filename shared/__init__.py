@@ -9,9 +9,10 @@
 - `shared/text/`: working with text: tokenization, BPE, n-gram LMs, augmentation, word vectors,
   GloVe, QA scoring, diversity metrics, classical baselines, generated translation data.
 - `shared/nn/`: model parts written to be read: attention, norms, the encoder, the GPT, Llama
-  parts, the RNN LM, masked-LM masking; adapters such as LoRA go here too.
-- `shared/train/`: training: the pre-training loop, FLOPs, the tiny T5; later distillation and
-  optimisers.
+  parts, the RNN LM, masked-LM masking, the DDPM/DDIM diffusion schedule; adapters such as LoRA go
+  here too.
+- `shared/train/`: training: the pre-training loop, FLOPs, the tiny T5; later distillation,
+  optimisers and the text-to-image diffusion run.
 - `shared/infer/`: using a trained model: chat and perplexity, sentence embeddings; later the KV
   cache's measurements, quantization and pruning.
 - `shared/serve/`: the server, guards and monitoring.

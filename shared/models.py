@@ -34,7 +34,8 @@ FULL_DEFAULTS = {"causal_lm": "HuggingFaceTB/SmolLM2-360M-Instruct", "encoder": 
 @dataclass(frozen=True)
 class HubModel:
     """What the course's code relies on about a hub model (its config.json and model card)."""
-    role: str             # the loader that loads it: "causal_lm", "encoder" or "seq2seq"
+    role: str             # the loader that loads it: "causal_lm", "encoder" or "seq2seq"; "text_to_image" and
+                          # "clip": loaded by diffusers / transformers in shared.train.text_to_image
     architecture: str     # config.json `architectures[0]`: the class its weights were saved from
     task: str             # the hub's pipeline tag: what its head (or training) is for
     chat_template: bool   # its tokenizer has a chat template (chat, chat_batch, apply_chat_template)
@@ -58,6 +59,12 @@ HUB_MODELS = {  # every hub model a full profile loads; aliases in HUB_ALIASES
         "encoder", "DistilBertForQuestionAnswering", "question-answering", False, "float32", 65),
     "google-t5/t5-small": HubModel("seq2seq", "T5ForConditionalGeneration", "translation", False, "float32", 60.5),
     "Helsinki-NLP/opus-mt-en-de": HubModel("seq2seq", "MarianMTModel", "translation", False, "float32", 74),
+    # loaded by diffusers / transformers directly (shared.train.text_to_image), not by a course loader;
+    # SD 1.5: UNet 860M + CLIP text encoder 123M + VAE 84M, float32 weights (fp16 variant on the hub)
+    "stable-diffusion-v1-5/stable-diffusion-v1-5": HubModel(
+        "text_to_image", "StableDiffusionPipeline", "text-to-image", False, "float32", 1066),
+    "openai/clip-vit-large-patch14": HubModel(
+        "clip", "CLIPModel", "zero-shot-image-classification", False, "float32", 428),
 }
 HUB_ALIASES = {"gpt2": "openai-community/gpt2", "bert-base-uncased": "google-bert/bert-base-uncased",
                "t5-small": "google-t5/t5-small"}  # the old short names the hub still redirects
