@@ -289,14 +289,49 @@ class Pipeline:
         return run_command("lint", args, self.config.root, f"ruff: {' '.join(self.config.lint_paths)} clean")
 
     def unit_tests(self, release: Release) -> StageResult:
-        args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:nbval",
+        args = [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:nbval",
                 "-p", "no:xdist", "-p", "no:hypothesispytest", *self.config.test_paths]
         result = run_command("unit_tests", args, self.config.root, "")
         summary = next((line for line in reversed(result.output.splitlines()) if " in " in line), "")
         result.detail = summary.strip("= ") if result.status == "passed" else result.detail
         return result
 
+    def start_evaluator(self, model: str | None = None) -> None:
+        """Start a warm evaluation process (`python -m shared.ops.evaluate --worker`) that keeps `model`
+        loaded; the gate then sends it one job per release instead of starting a process per release."""
+        args = [sys.executable, "-m", "shared.ops.evaluate", "--worker", "--docs", str(self.config.eval_docs),
+                "--max-length", str(self.config.eval_max_length), *(["--model", model] if model else [])]
+        log = (self.config.workdir / "evaluator.log").open("w")
+        self.evaluator = subprocess.Popen(args, cwd=self.config.root, env=_env(), stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=log, text=True)
+        ready = self.evaluator.stdout.readline()
+        if not ready:
+            raise RuntimeError(f"the evaluator exited: see {self.config.workdir / 'evaluator.log'}")
+        self._evaluator_model = model
+
+    def close(self) -> None:
+        """Stop the evaluator (if any) and the blue/green pair."""
+        if getattr(self, "evaluator", None) is not None:
+            self.evaluator.stdin.close()
+            self.evaluator.wait(30)
+            self.evaluator = None
+        self.bluegreen.close()
+
     def evaluate(self, release: Release, out: Path) -> tuple[StageResult, dict | None]:
+        worker = getattr(self, "evaluator", None)
+        if worker is not None and worker.poll() is None and release.model == self._evaluator_model:
+            start = time.perf_counter()
+            worker.stdin.write(json.dumps({"weight_bits": release.weight_bits,
+                                           "weight_group_size": release.weight_group_size}) + "\n")
+            worker.stdin.flush()
+            line = worker.stdout.readline()
+            if not line:
+                return StageResult("quality_gate", "failed", time.perf_counter() - start,
+                                   f"the evaluator died: see {self.config.workdir / 'evaluator.log'}"), None
+            evaluation = json.loads(line)
+            out.write_text(json.dumps(evaluation, indent=2))
+            return StageResult("quality_gate", "passed", time.perf_counter() - start, "evaluated",
+                               f"evaluator pid {worker.pid}: {release.cli_args()}"), evaluation
         args = [sys.executable, "-m", "shared.ops.evaluate", "--out", str(out), "--docs", str(self.config.eval_docs),
                 "--max-length", str(self.config.eval_max_length), *release.cli_args()]
         result = run_command("quality_gate", args, self.config.root, "evaluated")

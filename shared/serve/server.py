@@ -134,15 +134,16 @@ def start_server(*, port: int | None = None, wait_s: float = 180, log_level: str
     process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    with httpx.Client(timeout=1) as client:  # one client: a new one per poll costs CPU (SSL context)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                if client.get(server.url + "/health").status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
     server.stop()
     raise TimeoutError(f"the server did not answer /health within {wait_s} s:\n{server.log_tail()}")
 
