@@ -22,8 +22,16 @@ that says what it is, and imports the runtime, never the other way round at impo
 (`tests/test_import_layers.py` fails on any import loop inside `shared`).
 """
 from .ledger import ExpectationFailed
-from .notebook import Run, start
 from .profile import active_profile, pick
+
+
+def __getattr__(name):  # `start` and `Run` import torch: only when a notebook asks for them, so that
+    if name in ("Run", "start"):  # a process that needs `shared` but not torch (a router, a test) starts fast
+        from . import notebook
+
+        return getattr(notebook, name)
+    raise AttributeError(f"module 'shared' has no attribute {name!r}")
+
 
 __all__ = ["ExpectationFailed", "Run", "active_profile", "pick", "start"]
 __version__ = "0.1.0"
