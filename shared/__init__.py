@@ -18,14 +18,23 @@
 - `shared/serve/`: the server, guards and monitoring.
 - `shared/apps/`: complete applications on top of the layers above: the Gradio chatbot
   (`journey chat`) and its memory test.
+- `shared/ops/`: operations around a service: the quality gate, the CI/CD pipeline.
 
 A new component goes into the subpackage of the part of the stack it teaches, keeps a file name
 that says what it is, and imports the runtime, never the other way round at import time
 (`tests/test_import_layers.py` fails on any import loop inside `shared`).
 """
 from .ledger import ExpectationFailed
-from .notebook import Run, start
 from .profile import active_profile, pick
+
+
+def __getattr__(name):  # `start` and `Run` import torch: only when a notebook asks for them, so that
+    if name in ("Run", "start"):  # a process that needs `shared` but not torch (a router, a test) starts fast
+        from . import notebook
+
+        return getattr(notebook, name)
+    raise AttributeError(f"module 'shared' has no attribute {name!r}")
+
 
 __all__ = ["ExpectationFailed", "Run", "active_profile", "pick", "start"]
 __version__ = "0.1.0"

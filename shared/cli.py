@@ -131,6 +131,7 @@ def register_all_assets() -> None:
     from . import data, models  # noqa: F401  (each module registers the files it reads)
     from .apps import code_assistant, summarize  # noqa: F401
     from .serve import attacks, guards  # noqa: F401
+    from .ops import workflow  # noqa: F401
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401
     from .train import (  # noqa: F401
         batch_size, distill, format_finetune, instruction_tuning, lora_finetune, model_comparison, peft_compare,
@@ -168,7 +169,7 @@ def cmd_serve(args) -> int:
     serve(model=args.model, host=args.host, port=args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           max_queue=args.max_queue, max_context=args.max_context, max_tokens_limit=args.max_tokens_limit,
           timeout_s=args.timeout, max_body_bytes=args.max_body_bytes, threads=args.threads, log_level=args.log_level,
-          guard=args.guard)
+          guard=args.guard, weight_bits=args.weight_bits, weight_group_size=args.weight_group_size)
     return 0
 
 
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--guard", action=argparse.BooleanOptionalAction, default=False,
                        help="refuse prompt injections, monitor and redact replies (default off)")
+    serve.add_argument("--weight-bits", type=int, help="round linear weights to this many bits (default: as stored)")
+    serve.add_argument("--weight-group-size", type=int, help="weights per quantization scale (default: one per row)")
     serve.set_defaults(func=cmd_serve)
     chat = sub.add_parser("chat", help="a Gradio chatbot in the browser: streaming, memory, guards (module 11)")
     chat.add_argument("--model", help="hub id or local folder (tiny profile: SmolLM2-135M-Instruct, offline)")

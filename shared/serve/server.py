@@ -1,7 +1,7 @@
 """Start the server: `journey serve` (or `python -m shared.serve`) in a terminal, `launch()` from Python.
 
     journey serve [--model NAME_OR_PATH] [--host 127.0.0.1] [--port 8000] [--max-batch 16] [--max-wait-ms 10]
-                  [--guard/--no-guard]
+                  [--guard/--no-guard] [--weight-bits 8 [--weight-group-size 64]]
 
 `launch()` starts the same command as a child process on a free port, waits for `/health`, and on
 exit asks it to stop with SIGINT (uvicorn's graceful shutdown: no new connections, in-flight
@@ -45,9 +45,20 @@ def load_model(name: str | None):
     return model.to(device).eval(), tokenizer, served
 
 
+def quantize_weights(model, bits: int | None, group_size: int | None = None):
+    """Round the weights of every linear layer except the output head to `bits` (module 9's group-wise
+    fake quantization, baked in); bits=None leaves the model as it is. The server and the quality
+    gate of module 12 call this same function, so the gate evaluates what is served."""
+    if bits:
+        from ..infer.quantize import fake_quantize_linears
+
+        fake_quantize_linears(model, bits, group_size, filter_fn=lambda name, module: name != "lm_head")
+    return model
+
+
 def serve(model=None, host="127.0.0.1", port=8000, max_batch=16, max_wait_ms=10.0, max_queue=64,
           max_context=None, max_tokens_limit=512, timeout_s=120.0, max_body_bytes=1_000_000, threads=None,
-          log_level="info", guard=False) -> None:
+          log_level="info", guard=False, weight_bits=None, weight_group_size=None) -> None:
     """Load the model and serve it until SIGINT/SIGTERM (then finish in-flight requests and exit)."""
     import torch
     import uvicorn
@@ -61,6 +72,7 @@ def serve(model=None, host="127.0.0.1", port=8000, max_batch=16, max_wait_ms=10.
         torch.set_num_threads(threads or int(os.environ.get("JOURNEY_THREADS", "1")))
     torch.manual_seed(0)
     lm, tokenizer, served = load_model(model)
+    quantize_weights(lm, weight_bits, weight_group_size)
     context = min(max_context or 10**9, getattr(lm.config, "max_position_embeddings", 2048))
     engine = Engine(lm, tokenizer, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue)
     config = ServeConfig(served, max_context=context, max_tokens_limit=max_tokens_limit, timeout_s=timeout_s,
@@ -70,7 +82,7 @@ def serve(model=None, host="127.0.0.1", port=8000, max_batch=16, max_wait_ms=10.
         from .guarded import add_guards
         add_guards(app)
     print(f"serving {served} on http://{host}:{port} (max_batch={max_batch}, max_wait_ms={max_wait_ms}, "
-          f"context={context}, threads={torch.get_num_threads()})", flush=True)
+          f"context={context}, threads={torch.get_num_threads()}, weight_bits={weight_bits})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=timeout_s)
 
 
@@ -122,15 +134,16 @@ def start_server(*, port: int | None = None, wait_s: float = 180, log_level: str
     process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    with httpx.Client(timeout=1) as client:  # one client: a new one per poll costs CPU (SSL context)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                if client.get(server.url + "/health").status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
     server.stop()
     raise TimeoutError(f"the server did not answer /health within {wait_s} s:\n{server.log_tail()}")
 
