@@ -134,9 +134,9 @@ def register_all_assets() -> None:
     from .ops import workflow  # noqa: F401
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401
     from .train import (  # noqa: F401
-        batch_size, distill, format_finetune, instruction_tuning, lora_finetune, model_comparison, peft_compare,
-        preference_dpo, pruning,
-        review_classifier, text_to_image, tiny_mlm, tiny_rnn_lm, tiny_t5, topic_classifier,
+        batch_size, distill, format_finetune, glove_paper, instruction_tuning, lora_finetune, model_comparison,
+        peft_compare, preference_dpo, pruning, review_classifier, text_to_image, tiny_mlm, tiny_rnn_lm, tiny_t5,
+        topic_classifier,
     )
 
 
