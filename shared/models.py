@@ -34,7 +34,7 @@ FULL_DEFAULTS = {"causal_lm": "HuggingFaceTB/SmolLM2-360M-Instruct", "encoder": 
 @dataclass(frozen=True)
 class HubModel:
     """What the course's code relies on about a hub model (its config.json and model card)."""
-    role: str             # the loader that loads it: "causal_lm", "encoder" or "seq2seq"
+    role: str             # the loader that loads it: "causal_lm", "encoder", "seq2seq" or "video_lm" (full only)
     architecture: str     # config.json `architectures[0]`: the class its weights were saved from
     task: str             # the hub's pipeline tag: what its head (or training) is for
     chat_template: bool   # its tokenizer has a chat template (chat, chat_batch, apply_chat_template)
@@ -57,6 +57,11 @@ HUB_MODELS = {  # every hub model a full profile loads; aliases in HUB_ALIASES
         "encoder", "DistilBertForQuestionAnswering", "question-answering", False, "float32", 65),
     "google-t5/t5-small": HubModel("seq2seq", "T5ForConditionalGeneration", "translation", False, "float32", 60.5),
     "Helsinki-NLP/opus-mt-en-de": HubModel("seq2seq", "MarianMTModel", "translation", False, "float32", 74),
+    # video-language models (role "video_lm": shared.vision.video_lm.load_video_lm), full profile only
+    "HuggingFaceTB/SmolVLM2-256M-Video-Instruct": HubModel(
+        "video_lm", "SmolVLMForConditionalGeneration", "image-text-to-text", True, "bfloat16", 256),
+    "HuggingFaceTB/SmolVLM2-2.2B-Instruct": HubModel(
+        "video_lm", "SmolVLMForConditionalGeneration", "image-text-to-text", True, "bfloat16", 2246),
 }
 HUB_ALIASES = {"gpt2": "openai-community/gpt2", "bert-base-uncased": "google-bert/bert-base-uncased",
                "t5-small": "google-t5/t5-small"}  # the old short names the hub still redirects
