@@ -1,6 +1,6 @@
 """A clip encoder that turns frames into a *visual prefix* for a frozen language model (ClipCap).
 
-    encoder = ClipPrefixEncoder(lm.get_input_embeddings().weight[word_ids], prefix_len=8, temporal=True)
+    encoder = ClipPrefixEncoder(lm_dim=576, prefix_len=4, temporal=True)
     prefix = encoder(clips)            # (B, T, 3, H, W) floats in [0, 1] -> (B, prefix_len, lm_dim)
     lm(inputs_embeds=torch.cat([prefix, lm.get_input_embeddings()(caption_ids)], dim=1))
 
@@ -10,12 +10,7 @@ et al., 2021, "ClipCap", with a frozen GPT-2). Three steps:
 1. a small CNN reads each frame on its own                   (B*T, 3, H, W) -> (B, T, d)
 2. one transformer layer lets the frames attend to each other (B, T, d)     -> (B, T, d),
    then their mean summarises the clip                        (B, T, d)     -> (B, d)
-3. each of `prefix_len` slots picks a soft mixture of the LM's own word embeddings
-   (a softmax over a small word list `words`)                 (B, d)        -> (B, prefix_len, lm_dim)
-
-Step 3 keeps the prefix inside the LM's input space: the frozen LM reads it like (blurred) words,
-and the top word of each slot can be printed. ClipCap maps to free vectors instead; that works too
-but needs far more training steps than a CPU can give here.
+3. a linear map writes `prefix_len` vectors in the LM's embedding space (B, d) -> (B, prefix_len, lm_dim)
 
 `temporal=True` adds a learned embedding of each frame's position in time before step 2. Without
 it (`temporal=False`, the *bag of frames* ablation) self-attention and the mean are blind to frame
@@ -47,15 +42,14 @@ class FrameCNN(nn.Module):
 
 
 class ClipPrefixEncoder(nn.Module):
-    def __init__(self, words: torch.Tensor, prefix_len: int = 8, n_frames: int = 8, size: int = 32, dim: int = 128,
+    def __init__(self, lm_dim: int, prefix_len: int = 4, n_frames: int = 8, size: int = 32, dim: int = 128,
                  heads: int = 4, temporal: bool = True):
         super().__init__()
-        self.prefix_len, self.temporal = prefix_len, temporal
-        self.register_buffer("words", words.detach().clone())                  # (V, lm_dim): the LM's embeddings
+        self.prefix_len, self.lm_dim, self.temporal = prefix_len, lm_dim, temporal
         self.frame = FrameCNN(size, dim)
         self.time = nn.Parameter(torch.randn(n_frames, dim) * 0.02) if temporal else None  # (T, d)
         self.mix = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True)
-        self.to_slots = nn.Linear(dim, prefix_len * len(words))
+        self.to_prefix = nn.Linear(dim, prefix_len * lm_dim)
 
     def features(self, clips: torch.Tensor) -> torch.Tensor:
         B, T = clips.shape[:2]                                 # clips: (B, T, 3, H, W)
@@ -69,12 +63,11 @@ class ClipPrefixEncoder(nn.Module):
             h = h + self.time[:T]                              # (B, T, d): now each frame knows when it is
         return self.mix(h).mean(dim=1)                         # (B, d): frames attend to each other, then average
 
-    def slot_weights(self, clips: torch.Tensor) -> torch.Tensor:
-        """(B, prefix_len, V): each slot's softmax over the word list."""
-        return self.to_slots(self.features(clips)).view(len(clips), self.prefix_len, -1).softmax(dim=-1)
+    def prefix_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        return self.to_prefix(features).view(len(features), self.prefix_len, self.lm_dim)  # (B, P, lm_dim)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.slot_weights(clips) @ self.words           # (B, P, V) @ (V, lm_dim) -> (B, P, lm_dim)
+        return self.prefix_from_features(self.features(clips))  # (B, T, 3, H, W) -> (B, P, lm_dim)
 
 
 class TinyCaptionDecoder(nn.Module):

@@ -32,14 +32,14 @@ class CaptionerConfig:
     lm: str | None = None       # the frozen LM; None: the profile's causal LM (tiny: SmolLM2-135M-Instruct)
     n_frames: int = 8           # frames sampled per clip
     size: int = 32              # pixels per side after resizing
-    prefix_len: int = 8         # visual tokens given to the LM
+    prefix_len: int = 4         # visual vectors given to the LM
     dim: int = 128              # width of the clip features
-    see_steps: int = 1_200      # stage 1 (no LM): steps of the encoder + tiny GRU captioner
+    see_steps: int = 1_000      # stage 1 (no LM): steps of the encoder + tiny GRU captioner
     see_batch_size: int = 32    # clips per stage-1 step
     see_lr: float = 3e-3        # stage-1 AdamW learning rate (constant)
-    steps: int = 50             # stage 2: steps through the frozen LM, per variant
-    batch_size: int = 16        # clips per stage-2 step
-    lr: float = 1e-2            # stage-2 AdamW peak learning rate (linear warmup, then linear decay to 0)
+    steps: int = 40             # stage 2: steps through the frozen LM, per variant
+    batch_size: int = 32        # clips per stage-2 step
+    lr: float = 3e-3            # stage-2 AdamW peak learning rate of the prefix map (warmup, then linear decay to 0)
     warmup: int = 5             # stage-2 warmup steps
     eval_every: int = 10        # stage 2: validation loss (teacher forced) every this many steps; the best is kept
     max_new_tokens: int = 20    # generation budget (a caption is at most 16 tokens)
@@ -161,7 +161,7 @@ def learn_to_see(encoder: ClipPrefixEncoder, clips: np.ndarray, captions: list[s
     decoder = TinyCaptionDecoder(len(vocab.words), cfg.dim)
     generator = torch.Generator().manual_seed(cfg.seed)
     if train_frames:
-        params = [p for name, p in encoder.named_parameters() if not name.startswith("to_slots")]
+        params = [p for name, p in encoder.named_parameters() if not name.startswith("to_prefix")]
     else:
         encoder.frame.eval().requires_grad_(False)
         with torch.no_grad():
@@ -188,18 +188,17 @@ def learn_to_see(encoder: ClipPrefixEncoder, clips: np.ndarray, captions: list[s
 
 def train_prefix(lm, tokenizer, encoder, train_clips, train_captions, val_clips, val_captions, cfg: CaptionerConfig,
                  progress: bool = True) -> dict:
-    """Stage 2: train the slots (`to_slots`) through the frozen LM; the features from stage 1 stay
-    fixed. Keeps the weights of the best validation loss. Returns the log."""
+    """Stage 2: train the prefix map (`to_prefix`) through the frozen LM; the features from stage 1
+    stay fixed. Keeps the weights of the best validation loss. Returns the log."""
     from tqdm.auto import tqdm
 
     generator = torch.Generator().manual_seed(cfg.seed + 1)
-    optimizer = torch.optim.AdamW(encoder.to_slots.parameters(), lr=cfg.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(encoder.to_prefix.parameters(), lr=cfg.lr, weight_decay=0.0)
     with torch.no_grad():  # the features are fixed in this stage: compute them once
         train_features = encoder.features(clips_to_tensor(train_clips))      # (N, d)
         val_features = encoder.features(clips_to_tensor(val_clips))
 
-    def prefix_of(features):  # (B, d) -> (B, P, lm_dim), as encoder.forward does from clips
-        return encoder.to_slots(features).view(len(features), cfg.prefix_len, -1).softmax(-1) @ encoder.words
+    prefix_of = encoder.prefix_from_features  # (B, d) -> (B, P, lm_dim)
 
     log = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
     best = (float("inf"), None, -1)
@@ -211,7 +210,7 @@ def train_prefix(lm, tokenizer, encoder, train_clips, train_captions, val_clips,
         log["val_step"].append(step)
         log["val_loss"].append(loss)
         if loss < best[0]:
-            best = (loss, {k: v.clone() for k, v in encoder.to_slots.state_dict().items()}, step)
+            best = (loss, {k: v.detach().clone() for k, v in encoder.state_dict().items()}, step)
 
     validate(0)
     for step in tqdm(range(cfg.steps), disable=not progress, desc="stage 2 (talk)"):
@@ -227,80 +226,129 @@ def train_prefix(lm, tokenizer, encoder, train_clips, train_captions, val_clips,
         log["train_loss"].append(loss.item())
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             validate(step + 1)
-    encoder.to_slots.load_state_dict(best[1])
+    encoder.load_state_dict(best[1])
     log["best_step"] = best[2]
     return log
 
 
-def slot_words(lm, tokenizer, captions: list[str]) -> tuple[list[int], torch.Tensor]:
-    """The LM token ids that occur in the training captions, and their input embeddings (V, lm_dim)."""
-    ids = sorted({i for c in captions for i in tokenizer(c, add_special_tokens=False).input_ids})
-    return ids, lm.get_input_embeddings().weight[ids].detach()
+def new_encoder(lm_dim: int, cfg: CaptionerConfig, temporal: bool) -> ClipPrefixEncoder:
+    torch.manual_seed(cfg.seed)  # both variants start from the same CNN and the same prefix map
+    return ClipPrefixEncoder(lm_dim, cfg.prefix_len, cfg.n_frames, cfg.size, cfg.dim, temporal=temporal)
 
 
-def new_encoder(words: torch.Tensor, cfg: CaptionerConfig, temporal: bool) -> ClipPrefixEncoder:
-    torch.manual_seed(cfg.seed)  # both variants start from the same CNN and the same slot map
-    return ClipPrefixEncoder(words, cfg.prefix_len, cfg.n_frames, cfg.size, cfg.dim, temporal=temporal)
+SEE_FIELDS = ("lm", "n_frames", "size", "dim", "prefix_len", "see_steps", "see_batch_size", "see_lr", "seed")  # what stage 1 depends on
 
 
-def build(out: Path, cfg: CaptionerConfig | None = None) -> None:
-    """Train both variants (stage 1, then stage 2; the bag of frames reuses the temporal variant's
-    frame CNN); save each encoder, and in run.json the logs and the captions each writes for the
-    test clips (greedy: the LM's, and the tiny GRU's)."""
+def _prepare(cfg: CaptionerConfig, splits: tuple[str, ...]):
     from ..data.videos import moving_shapes
     from ..models import load_causal_lm
 
-    cfg = cfg or CaptionerConfig()
+    lm, tokenizer = load_causal_lm(cfg.lm, dtype=torch.float32)
+    freeze(lm)
+    rows = {split: moving_shapes(split) for split in splits}
+    clips = {split: load_clips(r, cfg.n_frames, cfg.size) for split, r in rows.items()}
+    captions = {split: [row["caption"] for row in r] for split, r in rows.items()}
+    return lm, tokenizer, clips, captions
+
+
+def _single_thread(fn):
+    """Run fn() on one CPU thread (the same floats on any core count), then restore the setting."""
     threads = torch.get_num_threads()
     if not torch.cuda.is_available():
-        torch.set_num_threads(1)  # the same floats on any core count
+        torch.set_num_threads(1)
     try:
-        start = time.process_time()
-        lm, tokenizer = load_causal_lm(cfg.lm, dtype=torch.float32)
-        freeze(lm)
-        rows = {split: moving_shapes(split) for split in ("train", "validation", "test")}
-        clips = {split: load_clips(r, cfg.n_frames, cfg.size) for split, r in rows.items()}
-        captions = {split: [row["caption"] for row in r] for split, r in rows.items()}
-        word_ids, words = slot_words(lm, tokenizer, captions["train"])
-        report = {"config": asdict(cfg), "slot_word_ids": word_ids, "variants": {}}
-        frame_cnn = None
-        for name, temporal in VARIANTS.items():
-            encoder = new_encoder(words, cfg, temporal)
-            if frame_cnn is not None:  # the same eyes for both variants: only how frames are combined differs
-                encoder.frame.load_state_dict(frame_cnn)
-            decoder, vocab, see_losses = learn_to_see(encoder, clips["train"], captions["train"], cfg,
-                                                      train_frames=frame_cnn is None)
-            frame_cnn = encoder.frame.state_dict()
-            encoder.eval().requires_grad_(False)
-            encoder.to_slots.requires_grad_(True)
-            log = train_prefix(lm, tokenizer, encoder, clips["train"], captions["train"], clips["validation"],
-                               captions["validation"], cfg)
-            log["see_loss"] = see_losses
-            with torch.no_grad():
-                x = clips_to_tensor(clips["test"])
-                written = generate_captions(lm, tokenizer, encoder(x), cfg.max_new_tokens, cfg.precision)
-                gru_written = gru_captions(decoder, vocab, encoder.features(x))
-            torch.save(encoder.state_dict(), out / f"{name.replace(' ', '_')}.pt")
-            report["variants"][name] = {"log": log, "test_captions": written, "gru_test_captions": gru_written}
-        report["cpu_seconds"] = time.process_time() - start
+        return fn()
     finally:
         torch.set_num_threads(threads)
-    (out / "run.json").write_text(json.dumps(report, indent=1))
+
+
+def build_seeing(out: Path, cfg: CaptionerConfig | None = None) -> None:
+    """Stage 1 for both variants: the bag of frames reuses the temporal variant's frame CNN (the
+    same eyes; only how frames are combined differs, and that is trained from scratch). Saves each
+    encoder and see.json: the losses and the tiny GRU's captions of the test clips."""
+    cfg = cfg or CaptionerConfig()
+
+    def work():
+        start = time.process_time()
+        lm, _, clips, captions = _prepare(cfg, ("train", "test"))
+        report, frame_cnn = {"variants": {}}, None
+        for name, temporal in VARIANTS.items():
+            encoder = new_encoder(lm.config.hidden_size, cfg, temporal)
+            if frame_cnn is not None:
+                encoder.frame.load_state_dict(frame_cnn)
+            decoder, vocab, losses = learn_to_see(encoder, clips["train"], captions["train"], cfg,
+                                                  train_frames=frame_cnn is None)
+            frame_cnn = encoder.frame.state_dict()
+            encoder.eval()
+            with torch.no_grad():
+                written = gru_captions(decoder, vocab, encoder.features(clips_to_tensor(clips["test"])))
+            torch.save(encoder.state_dict(), out / f"{name.replace(' ', '_')}.pt")
+            report["variants"][name] = {"see_loss": losses, "gru_test_captions": written}
+        report["cpu_seconds"] = time.process_time() - start
+        (out / "see.json").write_text(json.dumps(report, indent=1))
+
+    _single_thread(work)
+
+
+def build(out: Path, cfg: CaptionerConfig | None = None) -> None:
+    """Stage 2 for both variants, from the cached stage 1: train the slot map and the soft prompt
+    through the frozen LM. Saves each encoder, and run.json: both stages' logs and the captions the
+    LM and the tiny GRU write for the test clips."""
+    cfg = cfg or CaptionerConfig()
+    seeing = seeing_dir(cfg)
+
+    def work():
+        start = time.process_time()
+        lm, tokenizer, clips, captions = _prepare(cfg, ("train", "validation", "test"))
+        see = json.loads((seeing / "see.json").read_text())
+        report = {"config": asdict(cfg), "see_cpu_seconds": see["cpu_seconds"], "variants": {}}
+        for name, temporal in VARIANTS.items():
+            state = torch.load(seeing / f"{name.replace(' ', '_')}.pt", weights_only=True)
+            encoder = new_encoder(lm.config.hidden_size, cfg, temporal)
+            encoder.load_state_dict(state)
+            encoder.eval().requires_grad_(False)
+            encoder.to_prefix.requires_grad_(True)
+            log = train_prefix(lm, tokenizer, encoder, clips["train"], captions["train"], clips["validation"],
+                               captions["validation"], cfg)
+            log["see_loss"] = see["variants"][name]["see_loss"]
+            with torch.no_grad():
+                written = generate_captions(lm, tokenizer, encoder(clips_to_tensor(clips["test"])), cfg.max_new_tokens,
+                                            cfg.precision)
+            torch.save(encoder.state_dict(), out / f"{name.replace(' ', '_')}.pt")
+            report["variants"][name] = {"log": log, "test_captions": written,
+                                        "gru_test_captions": see["variants"][name]["gru_test_captions"]}
+        report["cpu_seconds"] = time.process_time() - start
+        (out / "run.json").write_text(json.dumps(report, indent=1))
+
+    _single_thread(work)
+
+
+def _recipe(cfg: CaptionerConfig, fields) -> str:
+    from ..data.videos import _moving_shapes_recipe
+    from ..profile import active_profile
+
+    config = {k: v for k, v in asdict(cfg).items() if fields is None or k in fields}
+    key = json.dumps({"config": config, "clips": _moving_shapes_recipe(), "profile": active_profile().name}, sort_keys=True)
+    return "video captioner v3 sha256 " + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def recipe(cfg: CaptionerConfig | None = None) -> str:
     """Changes whenever the run would: the config, the clips, and the profile (its base LM)."""
-    from ..data.videos import _moving_shapes_recipe
-    from ..profile import active_profile
+    return _recipe(cfg or CaptionerConfig(), None)
 
-    cfg = cfg or CaptionerConfig()
-    key = json.dumps({"config": asdict(cfg), "clips": _moving_shapes_recipe(), "profile": active_profile().name},
-                     sort_keys=True)
-    return "video captioner v1 sha256 " + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+def seeing_recipe(cfg: CaptionerConfig | None = None) -> str:
+    return _recipe(cfg or CaptionerConfig(), SEE_FIELDS)
 
 
 def cache_name(cfg: CaptionerConfig) -> str:
     return "video_captioner_" + (cfg.lm or "smollm2").replace("/", "_").lower()
+
+
+def seeing_dir(cfg: CaptionerConfig | None = None) -> Path:
+    """The cached stage 1 (built on first use; `journey assets` builds the tiny one ahead)."""
+    cfg = cfg or CaptionerConfig()
+    return build_once(cache_name(cfg) + "_stage1", lambda out: build_seeing(out, cfg), seeing_recipe(cfg))
 
 
 def run_dir(cfg: CaptionerConfig | None = None) -> Path:
@@ -319,11 +367,14 @@ def load_encoder(variant: str, cfg: CaptionerConfig | None = None) -> ClipPrefix
         raise ValueError(f"unknown variant {variant!r}: use one of {', '.join(VARIANTS)}")
     cfg = cfg or CaptionerConfig()
     state = torch.load(run_dir(cfg) / f"{variant.replace(' ', '_')}.pt", weights_only=True)
-    encoder = new_encoder(state["words"], cfg, VARIANTS[variant])
+    encoder = new_encoder(state["to_prefix.weight"].shape[0] // cfg.prefix_len, cfg, VARIANTS[variant])
     encoder.load_state_dict(state)
     return encoder.eval()
 
 
+STAGE1 = register_derived(cache_name(CaptionerConfig()) + "_stage1", "stage 1 of notebook 11/08: clip encoders "
+                          "(temporal, bag of frames) trained with a tiny GRU captioner (shared.train.video_captioner)",
+                          lambda out: build_seeing(out, CaptionerConfig()), seeing_recipe)
 ASSET = register_derived(cache_name(CaptionerConfig()), "clip encoders (temporal and bag of frames) that prompt the frozen SmolLM2-135M "
                          "to caption the moving-shapes clips, and their captions (shared.train.video_captioner)",
                          lambda out: build(out, CaptionerConfig()), recipe)
