@@ -35,7 +35,8 @@ FULL_DEFAULTS = {"causal_lm": "HuggingFaceTB/SmolLM2-360M-Instruct", "encoder": 
 class HubModel:
     """What the course's code relies on about a hub model (its config.json and model card)."""
     role: str             # the loader that loads it: "causal_lm", "encoder" or "seq2seq"; "text_to_image" and
-                          # "clip": loaded by diffusers / transformers in shared.train.text_to_image
+                          # "clip": loaded by diffusers / transformers in shared.train.text_to_image;
+                          # "video_lm" (full only): shared.vision.video_lm.load_video_lm
     architecture: str     # config.json `architectures[0]`: the class its weights were saved from
     task: str             # the hub's pipeline tag: what its head (or training) is for
     chat_template: bool   # its tokenizer has a chat template (chat, chat_batch, apply_chat_template)
@@ -65,6 +66,11 @@ HUB_MODELS = {  # every hub model a full profile loads; aliases in HUB_ALIASES
         "text_to_image", "StableDiffusionPipeline", "text-to-image", False, "float32", 1066),
     "openai/clip-vit-large-patch14": HubModel(
         "clip", "CLIPModel", "zero-shot-image-classification", False, "float32", 428),
+    # video-language models (role "video_lm": shared.vision.video_lm.load_video_lm), full profile only
+    "HuggingFaceTB/SmolVLM2-256M-Video-Instruct": HubModel(
+        "video_lm", "SmolVLMForConditionalGeneration", "image-text-to-text", True, "bfloat16", 256),
+    "HuggingFaceTB/SmolVLM2-2.2B-Instruct": HubModel(
+        "video_lm", "SmolVLMForConditionalGeneration", "image-text-to-text", True, "bfloat16", 2246),
 }
 HUB_ALIASES = {"gpt2": "openai-community/gpt2", "bert-base-uncased": "google-bert/bert-base-uncased",
                "t5-small": "google-t5/t5-small"}  # the old short names the hub still redirects

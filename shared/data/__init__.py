@@ -8,7 +8,7 @@
 Add a dataset with the `@dataset(...)` decorator: a tiny builder, a full builder, same columns.
 Datasets are grouped by kind in this package's modules; each module registers its own.
 """
-from . import code, dialogue, images, instructions, ner, pretraining, reviews, safety, tasks, topics  # noqa: F401  (each registers its datasets and files)
+from . import code, dialogue, images, instructions, ner, pretraining, reviews, safety, tasks, topics, videos  # noqa: F401  (each registers its datasets and files)
 from .registry import DATASETS, SPLIT_SEED, dataset, describe, load_dataset
 from .tasks import STORY_POEM_FORMATS
 

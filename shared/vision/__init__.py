@@ -1,0 +1,1 @@
+"""Working with images and video: reading and writing clips, sampling frames, synthetic scenes."""
