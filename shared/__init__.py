@@ -14,7 +14,8 @@
   optimisers.
 - `shared/infer/`: using a trained model: chat and perplexity, sentence embeddings; later the KV
   cache's measurements, quantization and pruning.
-- Later `shared/serve/`: the server, guards and monitoring.
+- `shared/serve/`: the server, guards and monitoring.
+- `shared/ops/`: operations around a service: the quality gate, the CI/CD pipeline.
 
 A new component goes into the subpackage of the part of the stack it teaches, keeps a file name
 that says what it is, and imports the runtime, never the other way round at import time

@@ -1,0 +1,1 @@
+"""Operations around a model service: the quality gate and the CI/CD pipeline (module 12)."""
