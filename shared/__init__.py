@@ -16,6 +16,7 @@
   cache's measurements, quantization and pruning.
 - `shared/serve/`: the server, guards and monitoring.
 - `shared/ops/`: operations around a service: the quality gate, the CI/CD pipeline.
+- `shared/apps/`: applications that put the parts together: the chatbot, "Ask the course".
 
 A new component goes into the subpackage of the part of the stack it teaches, keeps a file name
 that says what it is, and imports the runtime, never the other way round at import time

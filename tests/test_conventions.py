@@ -111,7 +111,7 @@ def test_readme_curriculum_table_is_current():
 HAND_TYPED_NUMBERS_CHECKED = ("module01_nlp_foundations", "module02_embeddings", "module03_transformers",
                               "module04_architectures", "module05_pretraining", "module06_finetuning",
                               "module07_peft_rlhf", "module08_training_opt", "module09_inference",
-                              "module10_deployment", "module11_applications")
+                              "module10_deployment", "module11_applications", "module12_advanced")
 
 NUMBER = r"\d[\d,]*(?:\.\d+)?(?:e[-−+]?\d+)?"
 TYPED_NUMBER = re.compile(rf"""
