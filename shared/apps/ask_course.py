@@ -25,6 +25,7 @@ from ..assets import register_derived, require
 from ..paths import repo_root
 
 SOURCE_GLOBS = ("README.md", "CONTRIBUTING.md", "module*/README.md", "module*/*.ipynb")
+NOT_INDEXED = ("module12_advanced/03_capstone.ipynb",)  # the capstone itself: editing it must not stale the index
 CHUNK_WORDS = (50, 150)        # the chunk sizes the index is built for (chosen between on validation)
 EMBED_MAX_TOKENS = 256         # MiniLM's longest input; longer chunks are truncated when embedded
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -86,7 +87,8 @@ def _markdown_of(path: Path) -> str:
 def course_sections(root: Path | None = None) -> list[Section]:
     """Every non-empty section of the course's docs and notebooks, files in sorted order."""
     root = Path(root or repo_root() or ".")
-    paths = sorted({p for pattern in SOURCE_GLOBS for p in root.glob(pattern)})
+    paths = sorted({p for pattern in SOURCE_GLOBS for p in root.glob(pattern)
+                    if p.relative_to(root).as_posix() not in NOT_INDEXED})
     if not paths:
         raise FileNotFoundError(f"no README.md or notebooks under {root}: ask the course from a checkout "
                                 f"of the repository (git clone it)")
