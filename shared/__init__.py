@@ -17,7 +17,8 @@
   cache's measurements, quantization and pruning.
 - `shared/serve/`: the server, guards and monitoring.
 - `shared/apps/`: complete applications on top of the layers above: the Gradio chatbot
-  (`journey chat`) and its memory test.
+  (`journey chat`) and its memory test, the code sandbox and assistant, the summariser, "Ask the
+  course".
 - `shared/ops/`: operations around a service: the quality gate, the CI/CD pipeline.
 
 A new component goes into the subpackage of the part of the stack it teaches, keeps a file name

@@ -129,7 +129,7 @@ def register_all_assets() -> None:
     """Import every module that registers assets with `shared.assets` (datasets' source files, a
     converted model, a cached training run), so that `journey assets` installs and reports all."""
     from . import data, models  # noqa: F401  (each module registers the files it reads)
-    from .apps import code_assistant, summarize  # noqa: F401
+    from .apps import ask_course, code_assistant, summarize  # noqa: F401
     from .serve import attacks, guards  # noqa: F401
     from .ops import workflow  # noqa: F401
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401

@@ -4,4 +4,5 @@
   (`journey chat`)
 - `sandbox`, `code_eval`, `code_assistant`: generated code run safely, pass@k, the code assistant
 - `summarize`: long documents summarised by truncate, map-reduce and refine, with their cost
+- `ask_course`: "Ask the course", retrieval-augmented answers over the course with citations (module 12)
 """

@@ -201,3 +201,12 @@ def _news_summaries_tiny():
     return DatasetDict({split: Dataset.from_list([{k: r[k] for k in ("id", "title", "document", "summary")}
                                                   for r in rows if r["split"] == split])
                         for split in ("validation", "test")})
+# --- questions about the course itself, with gold sources (module 12/03, "Ask the course") -------
+@dataset("course_qa", ["id", "question", "answers", "source", "section"],
+         "questions about this course's notebooks and docs: short answers (list of acceptable strings) and "
+         "the gold source (file and section heading) that answers each",
+         "the same file in both profiles (it is about this repository)", full=None)
+def _course_qa_tiny():
+    rows = jsonl_rows("course_qa.jsonl")
+    return DatasetDict({split: Dataset.from_list([{k: v for k, v in r.items() if k != "split"} for r in rows
+                                                  if r["split"] == split]) for split in ("validation", "test")})

@@ -1,0 +1,448 @@
+"""Ask the course: retrieval-augmented answers over the course's own notebooks and docs (module 12/03).
+
+    sections = course_sections()                    # Section(source, title, heading, text), in file order
+    chunks = chunk_sections(sections, max_words=100)  # sections cut into pieces of at most 100 words
+    index = CourseIndex(chunks, embed(chunk_texts))   # MiniLM vectors in a FAISS inner-product index
+    hits = index.search(embed(["What does pick() do?"]), k=5)[0]   # [(Chunk, cosine), ...], best first
+    prompt = rag_prompt(question, hits[:3])         # numbered sources, each cited as "path § heading"
+    answer, cited, named = parse_reply(reply, hits[:3])   # the [n] the model named, else the top source
+
+What is indexed: README.md, CONTRIBUTING.md, each module's README.md and the markdown cells of every
+notebook (code cells are left out). A section is the text under one heading, so a citation names a
+file and a heading a reader can find. `ask_course_index` (a derived asset) caches the chunks'
+embeddings, keyed by a hash of the indexed text: editing any notebook's prose rebuilds it.
+"""
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..assets import register_derived, require
+from ..paths import repo_root
+
+SOURCE_GLOBS = ("README.md", "CONTRIBUTING.md", "module*/README.md", "module*/*.ipynb")
+NOT_INDEXED = ("module12_advanced/03_capstone.ipynb",)  # the capstone itself: editing it must not stale the index
+CHUNK_WORDS = (50, 150)        # the chunk sizes the index is built for (chosen between on validation)
+EMBED_MAX_TOKENS = 256         # MiniLM's longest input; longer chunks are truncated when embedded
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_MARKUP = [(re.compile(r"<[^>]+>"), " "),                  # HTML tags (the Colab badge)
+           (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1")]  # [text](url) -> text, images likewise
+
+
+@dataclass(frozen=True)
+class Section:
+    source: str    # path from the repository root, e.g. "module10_deployment/01_local_server.ipynb"
+    title: str     # the file's first heading
+    heading: str   # the heading the text sits under ("" before the first one)
+    text: str      # the markdown under it, up to the next heading, links and HTML reduced to text
+
+    @property
+    def cite(self) -> str:
+        return f"{self.source} § {self.heading}"
+
+
+@dataclass(frozen=True)
+class Chunk(Section):
+    part: int = 0  # which piece of its section (0, 1, ...)
+
+    def embed_text(self) -> str:
+        """What the encoder sees: where the text is (title, heading), then the text."""
+        return f"{self.title}. {self.heading}. {self.text}"
+
+
+def markdown_sections(markdown: str) -> list[tuple[str, str]]:
+    """(heading, body) for each heading of `markdown`; `#` lines inside code fences are not headings."""
+    sections, heading, lines, fenced = [], "", [], False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        match = None if fenced else _HEADING.match(line)
+        if match:
+            sections.append((heading, "\n".join(lines)))
+            heading, lines = match.group(2).strip(), []
+        else:
+            lines.append(line)
+    sections.append((heading, "\n".join(lines)))
+    return sections
+
+
+def _plain(text: str) -> str:
+    for pattern, repl in _MARKUP:
+        text = pattern.sub(repl, text)
+    return " ".join(text.split())
+
+
+def _markdown_of(path: Path) -> str:
+    if path.suffix == ".ipynb":  # the notebook's prose: its markdown cells, in order
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return path.read_text(encoding="utf-8")
+
+
+def course_sections(root: Path | None = None) -> list[Section]:
+    """Every non-empty section of the course's docs and notebooks, files in sorted order."""
+    root = Path(root or repo_root() or ".")
+    paths = sorted({p for pattern in SOURCE_GLOBS for p in root.glob(pattern)
+                    if p.relative_to(root).as_posix() not in NOT_INDEXED})
+    if not paths:
+        raise FileNotFoundError(f"no README.md or notebooks under {root}: ask the course from a checkout "
+                                f"of the repository (git clone it)")
+    sections = []
+    for path in paths:
+        parts = markdown_sections(_markdown_of(path))
+        title = next((h for h, _ in parts if h), path.stem)
+        for heading, body in parts:
+            text = _plain(body)
+            if text:
+                sections.append(Section(path.relative_to(root).as_posix(), _plain(title), _plain(heading), text))
+    return sections
+
+
+def chunk_sections(sections: list[Section], max_words: int) -> list[Chunk]:
+    """Each section cut into ceil(words / max_words) pieces of near-equal length (no piece is a stub)."""
+    if max_words < 1:
+        raise ValueError(f"max_words must be >= 1, got {max_words}")
+    chunks = []
+    for s in sections:
+        words = s.text.split()
+        pieces = math.ceil(len(words) / max_words)
+        size = math.ceil(len(words) / pieces)
+        chunks += [Chunk(s.source, s.title, s.heading, " ".join(words[i * size:(i + 1) * size]), i)
+                   for i in range(pieces)]
+    return chunks
+
+
+def text_digest(sections: list[Section]) -> str:
+    """SHA-256 of the indexed text (sources, headings and text): the key of the cached embeddings."""
+    h = hashlib.sha256()
+    for s in sections:
+        h.update(json.dumps([s.source, s.title, s.heading, s.text]).encode())
+    return h.hexdigest()
+
+
+class CourseIndex:
+    """Chunks and their unit-length embeddings in a FAISS flat inner-product index: exact cosine search."""
+
+    def __init__(self, chunks: list[Chunk], embeddings: np.ndarray):
+        import faiss
+
+        if len(chunks) != len(embeddings):
+            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        self.chunks = chunks
+        self.index = faiss.IndexFlatIP(embeddings.shape[1])
+        self.index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[Chunk, float]]]:
+        """For each query (unit-length rows, (Q, H)), the k best chunks with their cosine, best first."""
+        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)  # (Q, k) each
+        return [[(self.chunks[i], float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores)]
+
+
+# --- evaluation: where the gold section ranks, and the usual summaries of those ranks ------------------
+
+def gold_rank(hits: list[tuple[Chunk, float]], source: str, heading: str) -> int | None:
+    """1-based rank of the first hit from the gold section (file and heading), None if none is in `hits`."""
+    return next((r for r, (c, _) in enumerate(hits, 1) if (c.source, c.heading) == (source, heading)), None)
+
+
+def retrieval_scores(ranks: list[int | None], ks=(1, 3, 5)) -> dict[str, float]:
+    """recall@k (share of questions whose gold section is in the top k) and MRR (mean 1/rank, 0 if absent)."""
+    n = len(ranks)
+    scores = {f"recall@{k}": sum(r is not None and r <= k for r in ranks) / n for k in ks}
+    scores["mrr"] = sum(1 / r for r in ranks if r is not None) / n
+    return scores
+
+
+def chance_recall(n_sections: int, k: int) -> float:
+    """recall@k of k sections drawn at random (one gold section among `n_sections`)."""
+    return min(k, n_sections) / n_sections
+
+
+# --- the prompt and the reply ---------------------------------------------------------------------
+
+SYSTEM = ("Answer the question with a short phrase copied from the sources. "
+          "Then give the source number, like [1].")
+CLOSED_BOOK_SYSTEM = ("You answer questions about a course on large language models. Reply with a short "
+                      "answer of a few words.")
+_CITATION = re.compile(r"\[(\d+)\]")
+_NOTEBOOK_PATH = re.compile(r"module\d\d_\w+/[\w.]+")
+
+
+def rag_prompt(question: str, hits: list[tuple[Chunk, float]]) -> str:
+    """The user message: the numbered sources (heading: text), then the question. (The file paths stay out:
+    they cost prompt tokens and the citation is read from the number.)"""
+    sources = "\n".join(f"[{i}] {c.heading}: {c.text}" for i, (c, _) in enumerate(hits, 1))
+    return f"Sources:\n{sources}\n\nQuestion: {question}\nAnswer with a short phrase from the sources."
+
+
+def parse_reply(reply: str, hits: list[tuple[Chunk, float]]) -> tuple[str, Chunk | None, bool]:
+    """(answer, cited chunk, whether the model named it): the first valid [n] in the reply, else the top
+    source (what the app shows); the answer is the reply's first line without the [n] markers."""
+    from ..text.qa import short_answer
+
+    named = [int(n) for n in _CITATION.findall(reply) if 1 <= int(n) <= len(hits)]
+    answer = short_answer(_CITATION.sub("", reply).strip())
+    if named:
+        return answer, hits[named[0] - 1][0], True
+    return answer, (hits[0][0] if hits else None), False
+
+
+def closed_book_citation(reply: str) -> str | None:
+    """The first course path a reply without sources names (e.g. "module03_.../01_x.ipynb"), if any."""
+    match = _NOTEBOOK_PATH.search(reply)
+    return match.group(0) if match else None
+
+
+# --- the cached index: chunk texts and embeddings for every size in CHUNK_WORDS -----------------------
+
+def embed_texts(texts: list[str], encoder=None) -> np.ndarray:
+    """(N, 384) unit-length MiniLM embeddings (`shared.infer.embed`); loads the encoder unless given one."""
+    from ..infer.embed import sentence_embeddings
+    from ..models import load_encoder
+
+    model, tokenizer = encoder or load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch: little padding
+    vectors = sentence_embeddings(model.eval(), tokenizer, [texts[i] for i in order], max_length=EMBED_MAX_TOKENS)
+    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)  # (N, 384), back in the input order
+    out[order] = vectors.cpu().numpy()
+    return out
+
+
+def _build_index(out: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    sections = course_sections()
+    for words in CHUNK_WORDS:
+        chunks = chunk_sections(sections, words)
+        np.save(out / f"embeddings_{words}.npy", embed_texts([c.embed_text() for c in chunks]))
+        (out / f"chunks_{words}.json").write_text(json.dumps([asdict(c) for c in chunks]))
+
+
+def _index_recipe() -> str:
+    return f"ask_course_index v1 {CHUNK_WORDS} {EMBED_MAX_TOKENS} text {text_digest(course_sections())[:16]}"
+
+
+register_derived("ask_course_index", "all-MiniLM-L6-v2 embeddings of the course's docs and notebook prose, "
+                 f"chunked at {CHUNK_WORDS} words (module 12/03), keyed by the text's hash", _build_index, _index_recipe)
+
+
+def load_index(max_words: int, encoder=None) -> CourseIndex:
+    """The index at one chunk size: cached for the tiny profile's sizes, else embedded now with `encoder`."""
+    if max_words in CHUNK_WORDS and encoder is None:
+        folder = require("ask_course_index")
+        chunks = [Chunk(**c) for c in json.loads((folder / f"chunks_{max_words}.json").read_text())]
+        return CourseIndex(chunks, np.load(folder / f"embeddings_{max_words}.npy"))
+    chunks = chunk_sections(course_sections(), max_words)
+    return CourseIndex(chunks, embed_texts([c.embed_text() for c in chunks], encoder))
+
+
+# --- the evaluation's answers: generated once per recipe, cached (a derived asset) ---------------------
+
+ANSWER_RECIPE = {
+    "retrieve_k": 10,       # hits kept per question: recall@k for k <= 10, MRR@10
+    "n_sources": (1, 3),    # sources in the prompt, chosen on validation by answer F1
+    "max_new_tokens": 24,   # a short answer and its [n]
+}
+
+
+def retrieve(index: CourseIndex, questions: list[str], k: int, encoder=None) -> list[list[tuple[Chunk, float]]]:
+    """The top-k chunks of each question (questions embedded with the same MiniLM as the chunks)."""
+    return index.search(embed_texts(questions, encoder), k)
+
+
+def gold_ranks(hits: list[list[tuple[Chunk, float]]], rows) -> list[int | None]:
+    return [gold_rank(h, r["source"], r["section"]) for h, r in zip(hits, rows)]
+
+
+def choose_chunk_words(indexes: dict[int, CourseIndex], rows, encoder=None) -> tuple[int, dict[int, dict]]:
+    """The chunk size with the best MRR on `rows` (the validation questions), and every size's scores."""
+    scores = {w: retrieval_scores(gold_ranks(retrieve(ix, [r["question"] for r in rows], ANSWER_RECIPE["retrieve_k"],
+                                                      encoder), rows)) for w, ix in indexes.items()}
+    return max(scores, key=lambda w: (scores[w]["mrr"], -w)), scores
+
+
+def rag_replies(model, tokenizer, rows, hits, n_sources: int) -> list[str]:
+    """SmolLM2's greedy replies with the top `n_sources` chunks of each question in the prompt."""
+    from ..infer.llm import chat_batch
+
+    prompts = [rag_prompt(r["question"], h[:n_sources]) for r, h in zip(rows, hits)]
+    return chat_batch(model, tokenizer, prompts, max_new_tokens=ANSWER_RECIPE["max_new_tokens"], system=SYSTEM)
+
+
+def closed_book_replies(model, tokenizer, rows) -> list[str]:
+    """The no-retrieval baseline: the same model and decoding, the question alone."""
+    from ..infer.llm import chat_batch
+
+    return chat_batch(model, tokenizer, [r["question"] for r in rows],
+                      max_new_tokens=ANSWER_RECIPE["max_new_tokens"], system=CLOSED_BOOK_SYSTEM)
+
+
+def score_replies(replies: list[str], rows, hits=None, n_sources: int = 0) -> tuple[dict[str, float], list[dict]]:
+    """Answer EM/F1 (SQuAD, percent), the share of answers that contain a gold answer (a verbose but right
+    reply scores low F1), and citation correctness (share of answers citing the gold file, and
+    the gold file and section); without `hits` (no retrieval) a citation is a course path the reply names."""
+    from ..text.qa import exact_match, normalize_answer, token_f1
+
+    def contains(answer, golds):  # a gold answer's tokens appear, in order and contiguous, in the answer
+        tokens = normalize_answer(answer).split()
+        return any(g and any(tokens[i:i + len(g)] == g for i in range(len(tokens) - len(g) + 1))
+                   for g in (normalize_answer(a).split() for a in golds))
+
+    per_question = []
+    for i, (reply, r) in enumerate(zip(replies, rows)):
+        if hits is None:
+            answer, cited, named = reply.strip().split("\n")[0], closed_book_citation(reply), False
+            cited_source, cited_section = cited, None
+        else:
+            answer, chunk, named = parse_reply(reply, hits[i][:n_sources])
+            cited_source, cited_section = (chunk.source, chunk.heading) if chunk else (None, None)
+        per_question.append({"id": r["id"], "answer": answer, "em": exact_match(answer, r["answers"]),
+                             "f1": token_f1(answer, r["answers"]), "contains": contains(answer, r["answers"]),
+                             "named": named, "cited": cited_source, "cited_file": cited_source == r["source"],
+                             "cited_section": (cited_source, cited_section) == (r["source"], r["section"])})
+
+    def mean(key):
+        return sum(p[key] for p in per_question) / len(per_question)
+    return {"exact_match": 100 * mean("em"), "f1": 100 * mean("f1"), "contains_answer": 100 * mean("contains"),
+            "citation_file": mean("cited_file"),
+            "citation_section": mean("cited_section"), "model_named_source": mean("named")}, per_question
+
+
+def shuffled_index(index: CourseIndex) -> CourseIndex:
+    """A bug to gate: the chunks re-sorted (by heading) after they were embedded, so rows and vectors no
+    longer match. Nothing crashes; retrieval quietly returns the wrong sources."""
+    vectors = np.stack([index.index.reconstruct(i) for i in range(index.index.ntotal)])
+    return CourseIndex(sorted(index.chunks, key=lambda c: (c.heading, c.source, c.part)), vectors)
+
+
+def generate_answers(encoder=None, llm=None) -> dict:
+    """Everything the evaluation generates: the chunk size (by validation MRR), the number of sources in
+    the prompt (by validation F1), validation replies per number of sources, and test replies of the
+    chosen system, the no-retrieval baseline and the shuffled-index bug."""
+    import torch
+
+    from ..data import load_dataset
+    from ..models import load_causal_lm, load_encoder
+
+    data = load_dataset("course_qa")
+    val, test = list(data["validation"]), list(data["test"])
+    encoder = encoder or load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # loaded once, not per call
+    indexes = {w: load_index(w) for w in CHUNK_WORDS}
+    words, _ = choose_chunk_words(indexes, val, encoder)
+    model, tokenizer = llm or load_causal_lm(dtype=torch.float32)
+    model.eval()
+    k = ANSWER_RECIPE["retrieve_k"]
+    val_hits = retrieve(indexes[words], [r["question"] for r in val], k, encoder)
+    val_replies = {n: rag_replies(model, tokenizer, val, val_hits, n) for n in ANSWER_RECIPE["n_sources"]}
+    n_best = max(val_replies, key=lambda n: (score_replies(val_replies[n], val, val_hits, n)[0]["f1"], -n))
+    test_hits = retrieve(indexes[words], [r["question"] for r in test], k, encoder)
+    bug_hits = retrieve(shuffled_index(indexes[words]), [r["question"] for r in test], k, encoder)
+    return {"chunk_words": words, "n_sources": n_best,
+            "validation": {str(n): r for n, r in val_replies.items()},
+            "test": {"rag": rag_replies(model, tokenizer, test, test_hits, n_best),
+                     "closed_book": closed_book_replies(model, tokenizer, test),
+                     "shuffled_index": rag_replies(model, tokenizer, test, bug_hits, n_best)}}
+
+
+def _build_answers(out: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    (out / "answers.json").write_text(json.dumps(generate_answers(), indent=1))
+
+
+def _answers_recipe() -> str:
+    from ..paths import data_dir
+
+    questions = hashlib.sha256((data_dir() / "course_qa.jsonl").read_bytes()).hexdigest()[:16]
+    prompts = hashlib.sha256(json.dumps([SYSTEM, CLOSED_BOOK_SYSTEM, rag_prompt("q", [])]).encode()).hexdigest()[:16]
+    return f"ask_course_answers v1 {json.dumps(ANSWER_RECIPE)} questions {questions} prompts {prompts} | {_index_recipe()}"
+
+
+register_derived("ask_course_answers", "SmolLM2-135M-Instruct's answers to the course questions with and without "
+                 "retrieval (module 12/03), keyed by the index, the questions and the prompts", _build_answers,
+                 _answers_recipe)
+
+
+def cached_answers() -> dict:
+    """What `generate_answers()` returns, for the tiny profile's models (the derived asset)."""
+    return json.loads((require("ask_course_answers") / "answers.json").read_text())
+
+
+# --- the served app: retrieval here, generation by the module 10 server, a Gradio page in front -------
+
+class Assistant:
+    """Ask the course through a running `shared.serve` server (its OpenAI API, its guards and metrics):
+    retrieve here, send the prompt there, cite the source the model named (else the top one)."""
+
+    def __init__(self, index: CourseIndex, url: str, model: str, n_sources: int, encoder=None,
+                 max_tokens: int = ANSWER_RECIPE["max_new_tokens"], timeout_s: float = 120):
+        self.index, self.url, self.model, self.n_sources, self.encoder = index, url, model, n_sources, encoder
+        self.max_tokens, self.timeout_s = max_tokens, timeout_s
+
+    def ask(self, question: str) -> dict:
+        """{"answer", "source", "section", "named", "reply", "error"}; a refused or failed request fills "error"."""
+        import httpx
+
+        question = (question or "").strip()
+        if not question:
+            return {"error": "type a question about the course first"}
+        hits = retrieve(self.index, [question], self.n_sources, self.encoder)[0]
+        body = {"model": self.model, "temperature": 0, "max_tokens": self.max_tokens,
+                "messages": [{"role": "system", "content": SYSTEM},
+                             {"role": "user", "content": rag_prompt(question, hits)}]}
+        response = httpx.post(self.url + "/v1/chat/completions", json=body, timeout=self.timeout_s)
+        if response.status_code != 200:
+            return {"error": f"the server answered {response.status_code}: "
+                             f"{response.json().get('error', {}).get('message', response.text)}"}
+        reply = response.json()["choices"][0]["message"]["content"]
+        answer, chunk, named = parse_reply(reply, hits)
+        return {"answer": answer, "source": chunk.source, "section": chunk.heading, "named": named,
+                "reply": reply, "error": None}
+
+    def markdown(self, question: str) -> str:
+        """The answer as the page shows it: the answer, then its citation (file and section)."""
+        result = self.ask(question)
+        if result["error"]:
+            return f"**Sorry:** {result['error']}"
+        how = "cited by the model" if result["named"] else "the top retrieved source"
+        return f"**Answer:** {result['answer']}\n\n**Source:** `{result['source']}` § {result['section']} ({how})"
+
+
+def build_ui(assistant: Assistant):
+    """A Gradio page: a question box, an Ask button, the answer with its citation."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no usage reporting
+    import gradio as gr
+
+    with gr.Blocks(title="Ask the course") as page:
+        gr.Markdown("# Ask the course\nQuestions about the llm-journey notebooks, answered from their text.")
+        question = gr.Textbox(label="Question", elem_id="question", placeholder="What does run.expect check?")
+        ask = gr.Button("Ask", elem_id="ask", variant="primary")
+        answer = gr.Markdown(elem_id="answer")
+        ask.click(assistant.markdown, inputs=question, outputs=answer)
+        question.submit(assistant.markdown, inputs=question, outputs=answer)
+    return page
+
+
+def answers_for(llm_name: str | None, encoder=None) -> dict:
+    """The evaluation's answers: the cached asset for the tiny model (None), else generated now by `llm_name`."""
+    if llm_name is None:
+        return cached_answers()
+    import torch
+
+    from ..models import load_causal_lm
+    from ..utils import get_device
+
+    device = get_device()
+    model, tokenizer = load_causal_lm(llm_name, dtype=torch.float16 if device == "cuda" else torch.float32)
+    return generate_answers(encoder, (model.to(device), tokenizer))
