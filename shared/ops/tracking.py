@@ -12,36 +12,17 @@ processes that a training sweep does not need.
 """
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass
-class MlflowServer:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+from ..serve.server import Server, free_port
 
 
-def start_mlflow_server(folder: str | Path, port: int | None = None, wait_s: float = 240) -> MlflowServer:
+def start_mlflow_server(folder: str | Path, port: int | None = None, wait_s: float = 240) -> Server:
     """Start `mlflow server` with a sqlite store and local artifacts under `folder`; wait for /health."""
     import httpx
-
-    from ..serve.server import free_port
 
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,7 +33,7 @@ def start_mlflow_server(folder: str | Path, port: int | None = None, wait_s: flo
     log = folder / "server.log"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=folder)
-    server = MlflowServer(f"http://127.0.0.1:{port}", process, log)
+    server = Server(f"http://127.0.0.1:{port}", process, log)  # the same handle as the course's server
     deadline = time.monotonic() + wait_s
     with httpx.Client(timeout=2) as client:
         while time.monotonic() < deadline:
