@@ -14,7 +14,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ..serve.server import Server, free_port
@@ -22,8 +21,6 @@ from ..serve.server import Server, free_port
 
 def start_mlflow_server(folder: str | Path, port: int | None = None, wait_s: float = 240) -> Server:
     """Start `mlflow server` with a sqlite store and local artifacts under `folder`; wait for /health."""
-    import httpx
-
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -33,20 +30,7 @@ def start_mlflow_server(folder: str | Path, port: int | None = None, wait_s: flo
     log = folder / "server.log"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=folder)
-    server = Server(f"http://127.0.0.1:{port}", process, log)  # the same handle as the course's server
-    deadline = time.monotonic() + wait_s
-    with httpx.Client(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                if client.get(server.url + "/health").status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-    server.stop()
-    raise TimeoutError(f"mlflow server did not answer /health within {wait_s} s:\n{log.read_text()[-2000:]}")
+    return Server(f"http://127.0.0.1:{port}", process, log).wait_healthy(wait_s, "mlflow server")
 
 
 def environment() -> dict:

@@ -113,11 +113,27 @@ class Server:
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def wait_healthy(self, wait_s: float, what: str = "the server") -> "Server":
+        """Poll `/health` until it answers 200; if the process exits or `wait_s` passes, say why and stop it."""
+        import httpx
+
+        deadline = time.monotonic() + wait_s
+        with httpx.Client(timeout=2) as client:  # one client: a new one per poll costs CPU (SSL context)
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{what} exited with {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    if client.get(self.url + "/health").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"{what} did not answer /health within {wait_s} s:\n{self.log_tail()}")
+
 
 def start_server(*, port: int | None = None, wait_s: float = 180, log_level: str = "warning", **options) -> Server:
     """Start `python -m shared.serve` with `options` (the `serve` arguments) and wait for /health."""
-    import httpx
-
     from ..profile import active_profile
 
     port = port or free_port()
@@ -132,20 +148,7 @@ def start_server(*, port: int | None = None, wait_s: float = 180, log_level: str
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + wait_s
-    with httpx.Client(timeout=1) as client:  # one client: a new one per poll costs CPU (SSL context)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
-            try:
-                if client.get(server.url + "/health").status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    server.stop()
-    raise TimeoutError(f"the server did not answer /health within {wait_s} s:\n{server.log_tail()}")
+    return Server(f"http://127.0.0.1:{port}", process, log).wait_healthy(wait_s)
 
 
 @contextmanager
