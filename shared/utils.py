@@ -78,6 +78,26 @@ def measure(device: str = "cpu", track_memory: bool = True):
         result.cpu_seconds = time.process_time() - cpu_start
 
 
+def best_seconds(workloads: dict, device: str = "cpu", repeats: int = 10) -> dict:
+    """Best time of each workload (a function of no arguments), for comparing their speed.
+
+    The workloads run in turns (a, b, c, a, b, c, ...) after one warm-up call each, so a change in
+    the machine's load hits all of them alike, and the best of `repeats` runs drops the runs that
+    another process slowed down. On CPU the time is this process's CPU time, which does not count
+    the time spent waiting for a core; on CUDA it is wall time after a synchronize.
+    """
+    for work in workloads.values():
+        work()
+    best = {name: float("inf") for name in workloads}
+    for _ in range(repeats):
+        for name, work in workloads.items():
+            with measure(device, track_memory=False) as m:
+                work()
+            seconds = m.seconds if device.startswith("cuda") else m.cpu_seconds
+            best[name] = min(best[name], seconds)
+    return best
+
+
 def process_tree_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, of its children that ended, and of those still running:
     what a notebook's kernel (and the servers or workers it started) has used so far."""

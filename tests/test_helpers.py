@@ -8,7 +8,7 @@ from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
 from shared.infer.embed import sentence_embeddings
 from shared.infer.llm import perplexity
-from shared.utils import measure, set_seed
+from shared.utils import best_seconds, measure, set_seed
 
 
 class CharTokenizer:
@@ -92,3 +92,15 @@ def test_measure_counts_cpu_time_not_waiting():
         sum(i * i for i in range(300_000))     # computing: CPU time
     assert m.seconds >= 0.05
     assert 0 < m.cpu_seconds < m.seconds
+
+
+def test_best_seconds_runs_workloads_in_turns_and_ignores_waiting():
+    calls = []
+    workloads = {
+        "sleepy": lambda: (calls.append("sleepy"), time.sleep(0.02)),        # waits: ~0 CPU time
+        "busy": lambda: (calls.append("busy"), sum(i * i for i in range(50_000))),
+    }
+    best = best_seconds(workloads, repeats=3)
+    assert calls == ["sleepy", "busy"] * 4                 # one warm-up each, then 3 rounds in turn
+    assert best["sleepy"] < 0.01                         # CPU time, not the 20 ms of sleep
+    assert best["busy"] > 0
