@@ -17,12 +17,15 @@ Every asset is registered here by the module that uses it (`register(...)`), in 
 """
 import gzip
 import hashlib
+import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,20 +282,53 @@ def register_derived(name: str, description: str, build: Callable[[Path], None],
     return register(DerivedAsset(name, description, build, recipe))
 
 
+BUILD_TIME_FILE = "BUILD_TIME.json"
+_open_builds: list[list[float]] = []  # [wall, cpu] spent in nested builds, one entry per build running
+
+
 def build_once(name: str, build: Callable[[Path], None], recipe: str) -> Path:
     """Build cache/<name> with `build(tmp_dir)` unless it was built by the same `recipe`; parallel
-    callers wait. The recipe is written to DONE, so a changed recipe rebuilds a stale cache."""
+    callers wait. The recipe is written to DONE, so a changed recipe rebuilds a stale cache. The
+    build's own wall and CPU seconds go to BUILD_TIME.json (see `build_times`)."""
     target = cache_dir() / name
     with FileLock(str(target) + ".lock"):
         if not _built_by(target, recipe):
             tmp = target.with_name(target.name + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            build(tmp)
+            wall, cpu = _timed_build(build, tmp)
+            (tmp / BUILD_TIME_FILE).write_text(json.dumps({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}))
             (tmp / "DONE").write_text(recipe + "\n")
             shutil.rmtree(target, ignore_errors=True)
             tmp.rename(target)
     return target
+
+
+def _timed_build(build: Callable[[Path], None], out: Path) -> tuple[float, float]:
+    """Run build(out); return its wall and CPU seconds (this process and the subprocesses it waited
+    for), minus what the assets it required and built on the way took: those record their own."""
+    def clocks():
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.perf_counter(), time.process_time() + children.ru_utime + children.ru_stime
+
+    _open_builds.append([0.0, 0.0])
+    (wall0, cpu0) = clocks()
+    try:
+        build(out)
+    finally:
+        nested_wall, nested_cpu = _open_builds.pop()
+    wall1, cpu1 = clocks()
+    wall, cpu = wall1 - wall0, cpu1 - cpu0
+    if _open_builds:  # we are inside another build: it must not count our time as its own
+        _open_builds[-1][0] += wall
+        _open_builds[-1][1] += cpu
+    return wall - nested_wall, cpu - nested_cpu
+
+
+def build_times() -> dict[str, dict]:
+    """name -> {"wall_s", "cpu_s"} of each derived asset in the cache, as measured when it was built."""
+    return {path.parent.name: json.loads(path.read_text())
+            for path in sorted(cache_dir().glob(f"*/{BUILD_TIME_FILE}"))}
 
 
 def _built_by(target: Path, recipe: str) -> bool:

@@ -148,12 +148,25 @@ def cmd_assets(args) -> int:
     width = max(map(len, report))
     for name, status in report.items():
         print(f"{name:<{width}}  {status}")
+    print_build_times(assets.build_times())
     missing = [name for name, status in report.items() if status.startswith("MISSING")]
     if missing:
         print(f"\n{len(missing)} missing: {', '.join(missing)}", file=sys.stderr)
         return 1
     print(f"\nall {len(report)} assets present")
     return 0
+
+
+def print_build_times(times: dict[str, dict]) -> None:
+    """The derived assets' build times, slowest first: what a clean machine (CI) spends building them."""
+    if not times:
+        return
+    print("\nbuild time of the derived assets in the cache (measured when each was built):")
+    print(f"  {'CPU s':>7} {'wall s':>7}  asset")
+    for name, t in sorted(times.items(), key=lambda item: -item[1]["cpu_s"]):
+        print(f"  {t['cpu_s']:7.1f} {t['wall_s']:7.1f}  {name}")
+    print(f"  {sum(t['cpu_s'] for t in times.values()):7.1f} {sum(t['wall_s'] for t in times.values()):7.1f}"
+          f"  total of {len(times)} (builds run in parallel, so the wall clock is less)")
 
 
 def cmd_doctor(args) -> int:

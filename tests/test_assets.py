@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from shared import assets
@@ -18,6 +20,29 @@ def test_derived_asset_is_built_once_per_recipe(monkeypatch, tmp_path):
     assert len(builds) == 2 and (first / "weights.txt").read_text() == "build 2"
     assert (first / "DONE").read_text().strip() == "v2"
     assert not (tmp_path / "thing.partial").exists()
+
+
+def test_build_time_is_recorded_without_the_assets_built_inside(monkeypatch, tmp_path):
+    monkeypatch.setenv("JOURNEY_CACHE", str(tmp_path))
+
+    def spin(seconds):
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+
+    def build_inner(out):
+        spin(0.3)
+
+    def build_outer(out):
+        assets.build_once("inner", build_inner, recipe="v1")   # a dependency built on the way
+        spin(0.1)
+
+    assets.build_once("outer", build_outer, recipe="v1")
+    times = assets.build_times()
+    assert set(times) == {"inner", "outer"}
+    assert 0.3 <= times["inner"]["cpu_s"] < 0.5
+    assert 0.1 <= times["outer"]["cpu_s"] < 0.25                 # its own work only, not inner's
+    assert times["outer"]["wall_s"] >= 0.1
 
 
 def test_tiny_t5_recipe_follows_its_config(monkeypatch):
