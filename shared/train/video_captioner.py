@@ -101,7 +101,7 @@ class PromptedLM:
     def __init__(self, lm, tokenizer, shots: tuple[str, ...] = SHOTS, system: str = SYSTEM, between: str = BETWEEN):
         from transformers import DynamicCache
 
-        self.lm, self.tokenizer = lm, tokenizer
+        self.lm, self.tokenizer, self.device = lm, tokenizer, lm.device
         messages = [{"role": "system", "content": system}]
         for shot in shots:
             words = ms.caption_content_words(shot)
@@ -109,7 +109,7 @@ class PromptedLM:
         messages.append({"role": "user", "content": "Words:" + self.MARK + between + self.MARK})
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         head, middle, tail = text.split(self.MARK)
-        tokens = lambda text: tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+        tokens = lambda text: tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
         self.head_ids = tokens(head)                      # (1, H): the same for every clip, cached below
         self.middle_ids = tokens(middle)                  # (1, M): between the two events' slots (may be empty)
         self.tail_ids = tokens(tail)                      # (1, 5): "<|im_end|>\n<|im_start|>assistant\n"
@@ -153,7 +153,7 @@ class PromptedLM:
         the padding in the labels (see `loss`)."""
         rows = [self.tokenizer(c, add_special_tokens=False).input_ids + [self.end_id] for c in captions]
         width = max(map(len, rows))
-        return torch.tensor([row + [-100] * (width - len(row)) for row in rows])
+        return torch.tensor([row + [-100] * (width - len(row)) for row in rows], device=self.device)
 
     def loss(self, prefix: torch.Tensor, captions: list[str], precision: str = "bf16") -> torch.Tensor:
         """Mean cross-entropy of the caption tokens (and the end token) given the slots (B, K, D),
@@ -172,8 +172,8 @@ class PromptedLM:
         """Greedy captions for a batch of slot vectors (B, K, D); each stops at <|im_end|>."""
         B = len(prefix)
         cache, inputs = self.cache(B), self._inputs(prefix)
-        out = torch.full((B, max_new_tokens), self.end_id)
-        done = torch.zeros(B, dtype=torch.bool)
+        out = torch.full((B, max_new_tokens), self.end_id, device=self.device)
+        done = torch.zeros(B, dtype=torch.bool, device=self.device)
         for t in range(max_new_tokens):
             with _autocast(precision):
                 logits = self.lm(inputs_embeds=inputs, cache=cache, use_cache=True, logits_to_keep=1).logits
@@ -197,7 +197,7 @@ def new_encoder(cfg: "CaptionerConfig", temporal: bool) -> ClipEncoder:
 
 def new_mapper(talker: PromptedLM, cfg: "CaptionerConfig") -> WordSlotMapper:
     torch.manual_seed(cfg.seed + 1)
-    return WordSlotMapper(cfg.dim, talker.slot_token_ids, talker.lm.get_input_embeddings().weight)
+    return WordSlotMapper(cfg.dim, talker.slot_token_ids, talker.lm.get_input_embeddings().weight).to(talker.device)
 
 
 def slot_targets(captions: list[str]) -> torch.Tensor:
@@ -225,7 +225,8 @@ def predicted_words(logits: list[torch.Tensor]) -> list[list[str]]:
 
 def words_prefix(talker: "PromptedLM", indices: torch.Tensor) -> torch.Tensor:
     """Hard slots: the LM's own embeddings of the chosen words, (N, K) indices -> (N, K, D)."""
-    ids = torch.tensor([[talker.slot_token_ids[k][i] for k, i in enumerate(row)] for row in indices.tolist()])
+    ids = torch.tensor([[talker.slot_token_ids[k][i] for k, i in enumerate(row)] for row in indices.tolist()],
+                       device=talker.device)
     return talker.embed(ids).detach()
 
 
@@ -278,7 +279,7 @@ def train_through_lm(talker: PromptedLM, encoder: ClipEncoder, mapper: WordSlotM
     generator = torch.Generator().manual_seed(cfg.seed + 3)
     optimizer = torch.optim.AdamW(mapper.parameters(), lr=cfg.lr, weight_decay=0.0)   # the heads and the slot offsets
     with torch.no_grad():
-        clip_vectors = encoder.eval().combine(train_features)                          # (N, d)
+        clip_vectors = encoder.eval().combine(train_features).to(talker.device)        # (N, d); the encoder stays on the CPU
     losses = []
     for _ in tqdm(range(cfg.steps), disable=not progress, desc="step 3 (talk)"):
         batch = torch.randint(len(clip_vectors), (cfg.batch_size,), generator=generator)
@@ -295,7 +296,7 @@ def train_through_lm(talker: PromptedLM, encoder: ClipEncoder, mapper: WordSlotM
 def validation_loss(talker: PromptedLM, encoder: ClipEncoder, mapper: WordSlotMapper, features: torch.Tensor,
                     captions: list[str], cfg: CaptionerConfig) -> float:
     """The LM's caption loss (teacher forced) on the validation clips, in batches of 50."""
-    prefix, _ = mapper.eval()(encoder.eval().combine(features))
+    prefix, _ = mapper.eval()(encoder.eval().combine(features).to(talker.device))
     losses = [talker.loss(prefix[i:i + 50], captions[i:i + 50], cfg.gen_precision).item() * len(prefix[i:i + 50])
               for i in range(0, len(prefix), 50)]
     return sum(losses) / len(prefix)
@@ -307,8 +308,10 @@ SEE_FIELDS = ("n_frames", "size", "dim", "see_steps", "mix_steps", "see_batch_si
 def _prepare(cfg: CaptionerConfig, splits: tuple[str, ...]):
     from ..data.videos import moving_shapes
     from ..models import load_causal_lm
+    from ..utils import get_device
 
     lm, tokenizer = load_causal_lm(cfg.lm, dtype=torch.float32)
+    lm.to(get_device())   # the frozen LM on the GPU if there is one; the small clip encoder stays on the CPU
     freeze(lm)
     rows = {split: moving_shapes(split) for split in splits}
     clips = {split: load_clips(r, cfg.n_frames, cfg.size) for split, r in rows.items()}
@@ -343,14 +346,15 @@ def build_seeing(out: Path, cfg: CaptionerConfig | None = None) -> None:
         talker = PromptedLM(lm, tokenizer)
         targets = {split: slot_targets(c) for split, c in captions.items()}
         # step 1: the whole temporal encoder learns to see
-        encoder, mapper = new_encoder(cfg, temporal=True), new_mapper(talker, cfg)
+        # steps 1-2 run on the CPU, mapper included (the LM only lends its word embeddings)
+        encoder, mapper = new_encoder(cfg, temporal=True), new_mapper(talker, cfg).cpu()
         see_loss = train_slots(encoder, mapper, clips_to_tensor(clips["train"]), targets["train"], cfg.see_steps, cfg,
                                frames_frozen=False, desc="step 1 (see)")
         frame_cnn = encoder.frame.state_dict()
         features = {split: frame_features(encoder, c) for split, c in clips.items()}    # (N, T, d), frozen from here
         report = {"see_loss": see_loss, "variants": {}}
         for name, temporal in VARIANTS.items():  # step 2: same recipe, same budget; only the pooling differs
-            encoder, mapper = new_encoder(cfg, temporal), new_mapper(talker, cfg)
+            encoder, mapper = new_encoder(cfg, temporal), new_mapper(talker, cfg).cpu()
             encoder.frame.load_state_dict(frame_cnn)
             losses = train_slots(encoder, mapper, features["train"], targets["train"], cfg.mix_steps, cfg,
                                  frames_frozen=True, desc=f"step 2 ({name})")
@@ -367,7 +371,7 @@ def build_seeing(out: Path, cfg: CaptionerConfig | None = None) -> None:
 
 
 def _load_variant(path: Path, talker: PromptedLM, cfg: CaptionerConfig, temporal: bool):
-    state = torch.load(path, weights_only=True)
+    state = torch.load(path, weights_only=True, map_location="cpu")
     encoder, mapper = new_encoder(cfg, temporal), new_mapper(talker, cfg)
     encoder.load_state_dict(state["encoder"])
     mapper.load_state_dict(state["mapper"])
@@ -395,7 +399,7 @@ def build(out: Path, cfg: CaptionerConfig | None = None) -> None:
             lm_loss = train_through_lm(talker, encoder, mapper, features["train"], captions["train"], cfg) if cfg.steps else []
             val_loss.append(validation_loss(talker, encoder, mapper, features["validation"], captions["validation"], cfg))
             with torch.no_grad():
-                prefix, logits = mapper.eval()(encoder.eval().combine(features["test"]))
+                prefix, logits = mapper.eval()(encoder.eval().combine(features["test"]).to(talker.device))
                 written = talker.generate(prefix, cfg.max_new_tokens, cfg.gen_precision)
             torch.save({"encoder": encoder.state_dict(), "mapper": mapper.state_dict()}, out / _file(name))
             report["variants"][name] = {**see["variants"][name], "lm_loss": lm_loss, "lm_val_loss": val_loss,
