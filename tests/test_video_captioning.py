@@ -1,5 +1,7 @@
 """Video captioning pieces: CIDEr-D against hand-computed cases, the video reader round trip, the
-moving-shapes scenes (captions parse back, reversal), and the bag-of-frames encoder's blindness to order."""
+moving-shapes scenes (captions parse back, reversal, slot words), the bag-of-frames encoder's
+blindness to order, the word-slot mapper, and the prompted LM's cached prompt (a tiny random Llama
+with SmolLM2's tokenizer: its loss and greedy captions equal those of the full, uncached sequence)."""
 import math
 import random
 
@@ -7,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from shared.nn.video_prefix import ClipPrefixEncoder, clips_to_tensor
+from shared.nn.video_prefix import ClipEncoder, WordSlotMapper, clips_to_tensor
 from shared.text.caption_metrics import caption_scores, cider_d, words
 from shared.vision import moving_shapes as ms
 from shared.vision.video import (
@@ -118,35 +120,108 @@ def test_majority_baseline():
     assert 0.4 < base["order"] < 0.6 and 0.15 < base["direction"] < 0.35 and 0.2 < base["shape"] < 0.45
 
 
+def test_slot_words_and_the_template_invert_each_other():
+    rng = random.Random(3)
+    for _ in range(50):
+        scene = ms.random_scene(rng)
+        words = ms.content_words(scene)
+        assert words == ms.caption_content_words(ms.caption(scene))
+        assert ms.caption_from_words(words) == ms.caption(scene)
+        assert all(w in allowed for w, (_, allowed) in zip(words, ms.SLOTS))
+    with pytest.raises(ValueError, match="expected 6 words"):
+        ms.caption_from_words(["red", "circle"])
+
+
 # --- the encoder ------------------------------------------------------------------------------
 
 def test_bag_of_frames_is_blind_to_order_and_the_temporal_encoder_is_not():
     torch.manual_seed(0)
     clips = torch.rand(2, 8, 3, 32, 32)
     backwards = clips.flip(1)
-    bag = ClipPrefixEncoder(lm_dim=24, prefix_len=3, temporal=False).eval()
-    temporal = ClipPrefixEncoder(lm_dim=24, prefix_len=3, temporal=True).eval()
+    bag = ClipEncoder(dim=16, temporal=False).eval()
+    temporal = ClipEncoder(dim=16, temporal=True).eval()
     with torch.no_grad():
-        assert bag(clips).shape == (2, 3, 24)                          # 3 vectors in an LM of width 24
-        torch.testing.assert_close(bag(clips), bag.prefix_from_features(bag.features(clips)))
+        assert bag(clips).shape == temporal(clips).shape == (2, 16)
         torch.testing.assert_close(bag(clips), bag(backwards), rtol=1e-5, atol=1e-5)
         assert not torch.allclose(temporal(clips), temporal(backwards), atol=1e-4)
+    with pytest.raises(ValueError, match="n_frames=8"):
+        temporal(clips[:, :4])
 
 
-def test_word_vocab_round_trip_and_gru_loss_ignores_padding():
-    from shared.nn.video_prefix import TinyCaptionDecoder
-    from shared.train.video_captioner import WordVocab, gru_loss
-
-    captions = ["a red circle moves left, then a blue square appears", "a blue square disappears, then a red circle moves up"]
-    vocab = WordVocab(captions)
-    ids = vocab.encode(captions + ["a red circle moves up, then a blue square appears"])
-    assert [vocab.decode(row[1:]) for row in ids.tolist()][:2] == captions
+def test_word_slots_are_mixtures_of_the_lm_word_embeddings():
     torch.manual_seed(0)
-    decoder = TinyCaptionDecoder(len(vocab.words), dim=16)
-    features = torch.randn(3, 16)
-    short = vocab.encode(["a red circle moves up, then a blue square appears"])
-    padded = torch.cat([short, torch.ones(1, 4, dtype=torch.long)], dim=1)   # </s> padding after the end
-    torch.testing.assert_close(gru_loss(decoder, features[:1], short), gru_loss(decoder, features[:1], padded))
+    embeddings = torch.randn(20, 6)                     # a vocabulary of 20 "words" in an LM of width 6
+    mapper = WordSlotMapper(4, [[3, 5], [7, 8, 9]], embeddings)
+    prefix, logits = mapper(torch.randn(5, 4))
+    assert prefix.shape == (5, 2, 6) and [s.shape for s in logits] == [(5, 2), (5, 3)]
+    expected = logits[1].softmax(-1) @ embeddings[[7, 8, 9]]
+    torch.testing.assert_close(prefix[:, 1], expected)
+    with torch.no_grad():                                # a sure head writes exactly the word's embedding
+        mapper.heads[0].weight.zero_()
+        mapper.heads[0].bias.copy_(torch.tensor([0.0, 100.0]))
+    torch.testing.assert_close(mapper(torch.randn(1, 4))[0][0, 0], embeddings[5])
+
+
+@pytest.fixture(scope="module")
+def tiny_talker():
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from shared.assets import require
+    from shared.train.video_captioner import PromptedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(require("smollm2"))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    lm = LlamaForCausalLM(config).eval().requires_grad_(False)
+    return PromptedLM(lm, tokenizer, shots=("a red circle moves left, then a blue square appears",), between=",")
+
+
+def _full_inputs(talker, words, caption):
+    """The whole sequence as token embeddings, without the cache: head, words, tail, caption."""
+    word_ids = torch.tensor([[talker.tokenizer(" " + w, add_special_tokens=False).input_ids[0] for w in words]])
+    ids = talker.tokenizer(caption, add_special_tokens=False, return_tensors="pt").input_ids
+    return torch.cat([talker.head_ids, word_ids[:, :3], talker.middle_ids, word_ids[:, 3:], talker.tail_ids, ids], dim=1), word_ids
+
+
+def test_cached_prompt_loss_equals_the_uncached_sequence_and_ignores_padding(tiny_talker):
+    import torch.nn.functional as F
+
+    talker = tiny_talker
+    captions = ["a green triangle disappears, then a yellow circle moves down",
+                "a red square moves up, then a blue circle appears"]
+    words = [ms.caption_content_words(c) for c in captions]
+    slots = torch.cat([talker.embed(_full_inputs(talker, w, c)[1]) for w, c in zip(words, captions)])
+    loss = talker.loss(slots, captions, precision="fp32")
+    manual = []
+    for w, c in zip(words, captions):  # one row at a time, no cache, no padding
+        full, _ = _full_inputs(talker, w, c)
+        full = torch.cat([full, torch.tensor([[talker.end_id]])], dim=1)
+        labels = full[0, -(len(talker.tokenizer(c, add_special_tokens=False).input_ids) + 1):]
+        logits = talker.lm(input_ids=full).logits[0, -len(labels) - 1:-1]
+        manual.append(F.cross_entropy(logits, labels, reduction="sum"))
+    n_tokens = sum(len(talker.tokenizer(c, add_special_tokens=False).input_ids) + 1 for c in captions)
+    torch.testing.assert_close(loss, torch.stack(manual).sum() / n_tokens, rtol=1e-4, atol=1e-4)
+
+
+def test_generate_from_slots_equals_greedy_decoding_of_the_full_prompt(tiny_talker):
+    talker = tiny_talker
+    words = ["green", "triangle", "disappears", "yellow", "circle", "down"]
+    full, word_ids = _full_inputs(talker, words, "")
+    ours = talker.generate(talker.embed(word_ids).expand(2, -1, -1), max_new_tokens=5, precision="fp32")
+    ids = talker.lm.generate(full, attention_mask=torch.ones_like(full), max_new_tokens=5, do_sample=False,
+                             eos_token_id=talker.end_id, pad_token_id=talker.end_id)[0, full.shape[1]:].tolist()
+    ids = ids[:ids.index(talker.end_id)] if talker.end_id in ids else ids
+    assert ours == [talker.tokenizer.decode(ids, skip_special_tokens=True).strip()] * 2
+
+
+def test_slot_targets_index_each_slot_word():
+    from shared.train.video_captioner import predicted_words, slot_targets
+
+    captions = ["a red circle moves left, then a blue square appears"]
+    targets = slot_targets(captions)
+    one_hot = [torch.nn.functional.one_hot(targets[:, k], len(words)).float() for k, (_, words) in enumerate(ms.SLOTS)]
+    assert predicted_words(one_hot) == [ms.caption_content_words(captions[0])]
 
 
 def test_clips_to_tensor_checks_its_input():

@@ -1,23 +1,26 @@
 """A clip encoder that turns frames into a *visual prefix* for a frozen language model (ClipCap).
 
-    encoder = ClipPrefixEncoder(lm_dim=576, prefix_len=4, temporal=True)
-    prefix = encoder(clips)            # (B, T, 3, H, W) floats in [0, 1] -> (B, prefix_len, lm_dim)
-    lm(inputs_embeds=torch.cat([prefix, lm.get_input_embeddings()(caption_ids)], dim=1))
+    encoder = ClipEncoder(temporal=True)                 # (B, T, 3, H, W) floats in [0, 1] -> (B, d)
+    mapper = WordSlotMapper(d, slot_token_ids, lm.get_input_embeddings().weight)
+    prefix, logits = mapper(encoder(clips))              # (B, K, lm_dim): K vectors in the LM's input space
+    lm(inputs_embeds=torch.cat([prompt, prefix, rest], dim=1))
 
-The language model never changes; the encoder learns through the LM's loss on the caption (Mokady
-et al., 2021, "ClipCap", with a frozen GPT-2). Three steps:
+The language model never changes (Mokady et al., 2021, "ClipCap", with a frozen GPT-2). Three steps:
 
-1. a small CNN reads each frame on its own                   (B*T, 3, H, W) -> (B, T, d)
-2. one transformer layer lets the frames attend to each other (B, T, d)     -> (B, T, d),
-   then their mean summarises the clip                        (B, T, d)     -> (B, d)
-3. a linear map writes `prefix_len` vectors in the LM's embedding space (B, d) -> (B, prefix_len, lm_dim)
+1. a small CNN reads each frame on its own                          (B*T, 3, H, W) -> (B, T, d)
+2. the frames are combined into one clip vector                     (B, T, d)      -> (B, d)
+   - temporal: the frame vectors are concatenated *in time order* and mixed by an MLP, so the
+     model knows which frame came first;
+   - bag of frames (the ablation): the frame vectors are averaged, then the same kind of MLP. The
+     mean is blind to order: shuffle the frames (or play the clip backwards) and nothing changes.
+3. the mapper writes K vectors in the LM's embedding space          (B, d)        -> (B, K, lm_dim)
 
-`temporal=True` adds a learned embedding of each frame's position in time before step 2. Without
-it (`temporal=False`, the *bag of frames* ablation) self-attention and the mean are blind to frame
-order: shuffle the frames (or play the clip backwards) and the prefix is the same.
-
-`TinyCaptionDecoder` is a small GRU that writes a caption word by word from the clip features of
-steps 1-2: training it (cheap, no LM) teaches the encoder to see, before the LM stage.
+The mapper is a ClipCap mapping network with one constraint that makes it cheap to train and easy
+to read: prefix vector k is a softmax mixture of the LM's *own* input embeddings of the words that
+may fill slot k (the colours, the shapes, the event words). Its norm and direction are those of
+real word embeddings, so the frozen LM reads it as (a blend of) words from the first step, and its
+mixing weights say which word the encoder means. A free linear map (the original ClipCap) has to
+discover the LM's input space from scratch through the LM's loss: far more steps than a CPU has.
 """
 import torch
 from torch import nn
@@ -41,51 +44,58 @@ class FrameCNN(nn.Module):
         return self.proj(self.conv(frames).flatten(1))
 
 
-class ClipPrefixEncoder(nn.Module):
-    def __init__(self, lm_dim: int, prefix_len: int = 4, n_frames: int = 8, size: int = 32, dim: int = 128,
-                 heads: int = 4, temporal: bool = True):
-        super().__init__()
-        self.prefix_len, self.lm_dim, self.temporal = prefix_len, lm_dim, temporal
-        self.frame = FrameCNN(size, dim)
-        self.time = nn.Parameter(torch.randn(n_frames, dim) * 0.02) if temporal else None  # (T, d)
-        self.mix = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True)
-        self.to_prefix = nn.Linear(dim, prefix_len * lm_dim)
+class ClipEncoder(nn.Module):
+    """Frames -> one clip vector: a frame CNN, then a temporal (concatenate in order) or a bag of
+    frames (mean) combination, each followed by a two-layer MLP of the same width."""
 
-    def features(self, clips: torch.Tensor) -> torch.Tensor:
-        B, T = clips.shape[:2]                                 # clips: (B, T, 3, H, W)
-        h = self.frame(clips.flatten(0, 1)).view(B, T, -1)     # (B, T, d): each frame alone
-        return self.combine(h)
+    def __init__(self, n_frames: int = 8, size: int = 32, dim: int = 128, temporal: bool = True):
+        super().__init__()
+        self.n_frames, self.temporal = n_frames, temporal
+        self.frame = FrameCNN(size, dim)
+        self.mix = nn.Sequential(nn.Linear(n_frames * dim if temporal else dim, 2 * dim), nn.ReLU(),
+                                 nn.Linear(2 * dim, dim), nn.ReLU())
+
+    def frame_features(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> (B, T, d): each frame on its own."""
+        B, T = clips.shape[:2]
+        if T != self.n_frames:
+            raise ValueError(f"the encoder was built for {self.n_frames} frames per clip, got {T}: "
+                             f"sample clips with n_frames={self.n_frames}")
+        return self.frame(clips.flatten(0, 1)).view(B, T, -1)
 
     def combine(self, h: torch.Tensor) -> torch.Tensor:
         """Per-frame features (B, T, d) -> one clip vector (B, d)."""
-        T = h.shape[1]
-        if self.temporal:
-            h = h + self.time[:T]                              # (B, T, d): now each frame knows when it is
-        return self.mix(h).mean(dim=1)                         # (B, d): frames attend to each other, then average
-
-    def prefix_from_features(self, features: torch.Tensor) -> torch.Tensor:
-        return self.to_prefix(features).view(len(features), self.prefix_len, self.lm_dim)  # (B, P, lm_dim)
+        pooled = h.flatten(1) if self.temporal else h.mean(dim=1)   # (B, T*d): in time order | (B, d): a bag
+        return self.mix(pooled)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.prefix_from_features(self.features(clips))  # (B, T, 3, H, W) -> (B, P, lm_dim)
+        return self.combine(self.frame_features(clips))
 
 
-class TinyCaptionDecoder(nn.Module):
-    """A one-layer GRU over a small word vocabulary, started from the clip features (B, d)."""
+class WordSlotMapper(nn.Module):
+    """Clip vector (B, d) -> K prefix vectors (B, K, lm_dim), vector k a softmax mixture of the
+    LM's input embeddings of the words allowed in slot k. `slot_token_ids[k]` lists those words'
+    token ids; `embeddings` is the LM's (frozen) input embedding matrix (V, lm_dim)."""
 
-    def __init__(self, vocab_size: int, dim: int = 128):
+    def __init__(self, dim: int, slot_token_ids: list[list[int]], embeddings: torch.Tensor):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, dim)
-        self.see = nn.Linear(dim, dim)
-        self.gru = nn.GRU(dim, dim, batch_first=True)
-        self.out = nn.Linear(dim, vocab_size)
+        self.heads = nn.ModuleList(nn.Linear(dim, len(ids)) for ids in slot_token_ids)
+        # a learned vector added to each slot (zero at first): lets training through the LM move a
+        # slot off the word simplex, towards what the LM reads best (prefix tuning of the slots)
+        self.offset = nn.Parameter(torch.zeros(len(slot_token_ids), embeddings.shape[1]))
+        # each slot's candidate word vectors, (n_k, lm_dim): a frozen copy, saved with the mapper
+        for k, ids in enumerate(slot_token_ids):
+            self.register_buffer(f"words_{k}", embeddings[torch.as_tensor(ids)].detach().clone())
 
-    def forward(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: ids (B, L) are the inputs (start token first); returns logits (B, L, V).
-        The clip features are added to every input word, so each word choice can look at the clip."""
-        inputs = self.embed(ids) + self.see(features).unsqueeze(1)   # (B, L, d)
-        out, _ = self.gru(inputs)                                    # (B, L, d)
-        return self.out(out)
+    def logits(self, features: torch.Tensor) -> list[torch.Tensor]:
+        """One (B, n_k) score vector per slot: which word the encoder means."""
+        return [head(features) for head in self.heads]
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        logits = self.logits(features)
+        prefix = torch.stack([scores.softmax(-1) @ getattr(self, f"words_{k}")            # (B, lm_dim)
+                              for k, scores in enumerate(logits)], dim=1)                 # (B, K, lm_dim)
+        return prefix + self.offset, logits
 
 
 def clips_to_tensor(clips) -> torch.Tensor:

@@ -131,6 +131,34 @@ def reversed_scene(scene: Scene) -> Scene:
 
 ATTRIBUTES = ("colour", "shape", "direction", "change", "order")  # what a caption is graded on
 
+EVENT_WORDS = (*DIRECTIONS, *CHANGES)  # the word that says what an event is: a direction, or appears/disappears
+# The caption's content words in the order they are said: colour, shape and event word of the
+# first event, then of the second. "a red circle moves left, then a blue square appears" ->
+# red circle left blue square appears. Which event comes first is where each event's words go.
+SLOTS = (("first colour", tuple(COLOURS)), ("first shape", SHAPES), ("first event", EVENT_WORDS),
+         ("second colour", tuple(COLOURS)), ("second shape", SHAPES), ("second event", EVENT_WORDS))
+
+
+def content_words(scene: Scene) -> list[str]:
+    """The words of `SLOTS` for a scene (the caption without "a", "moves" and ", then")."""
+    motion = [scene.mover_colour, scene.mover_shape, scene.direction]
+    change = [scene.other_colour, scene.other_shape, scene.change]
+    return motion + change if scene.order == "motion first" else change + motion
+
+
+def caption_from_words(words: list[str]) -> str:
+    """A fixed template writes the caption of six slot words (no language model): the inverse of
+    `caption_content_words`. red circle left blue square appears -> "a red circle moves left, then ..."."""
+    if len(words) != len(SLOTS):
+        raise ValueError(f"expected {len(SLOTS)} words (colour, shape, event, twice), got {words}")
+    clauses = [f"a {c} {s} moves {e}" if e in DIRECTIONS else f"a {c} {s} {e}" for c, s, e in (words[:3], words[3:])]
+    return ", then ".join(clauses)
+
+
+def caption_content_words(text: str) -> list[str]:
+    """The same words read off a caption: "a red circle moves left, then ..." -> red circle left ..."""
+    return [w for w in text.replace(",", " ").split() if w not in ("a", "moves", "then")]
+
 
 def attributes(scene: Scene) -> dict[str, list[str]]:
     """The graded facts of a scene: attribute -> its values (colour and shape: mover, then other)."""
