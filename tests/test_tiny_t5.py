@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.train.tiny_t5 import (collapse_runs, lr_factor, noise_counts, random_segmentation,
-                            random_spans_noise_mask, span_corrupt, TinyT5Config)
+                                  random_spans_noise_mask, reconstruct, reconstruct_batch, span_corrupt,
+                                  TinyT5Config)
 
 EOS = 1
 SENTINELS = np.arange(8099, 7999, -1)  # <extra_id_0> = 8099, <extra_id_1> = 8098, ... as in T5
@@ -94,3 +95,21 @@ def test_learning_rate_is_the_course_schedule():
     assert factors[0] == 0.0 and factors[10] == pytest.approx(1.0)  # step 0 trains at lr 0, as in transformers
     assert factors[10:] == sorted(factors[10:], reverse=True)  # then never rises
     assert factors[-1] == pytest.approx(cfg.min_lr_ratio, abs=0.01)
+
+
+def test_reconstruct_has_the_span_corrupted_input_and_the_whole_text_as_target():
+    tokens = np.arange(3, 40)
+    inputs, targets = reconstruct(tokens, SENTINELS, EOS, np.random.default_rng(3))
+    span_inputs, _ = span_corrupt(tokens, SENTINELS, EOS, np.random.default_rng(3))
+    np.testing.assert_array_equal(inputs, span_inputs)             # the same corruption as span_corrupt
+    np.testing.assert_array_equal(targets, np.append(tokens, EOS))  # the whole original, then </s>
+
+
+def test_reconstruct_batch_pads_inputs_and_ignores_padded_labels():
+    sentences = [np.arange(3, 23), np.arange(3, 13)]  # 20 and 10 tokens
+    batch = reconstruct_batch(sentences, SENTINELS, EOS, 0, np.random.default_rng(0), TinyT5Config())
+    assert batch["labels"].shape == (2, 21)
+    assert batch["labels"][1, 11:].eq(-100).all() and batch["labels"][1, 10] == EOS
+    assert batch["input_ids"].shape == batch["attention_mask"].shape
+    lengths = batch["attention_mask"].sum(1)
+    assert batch["input_ids"][1, lengths[1]:].eq(0).all() and batch["input_ids"][1, lengths[1] - 1] == EOS
