@@ -266,11 +266,14 @@ def embed_texts(texts: list[str], encoder=None) -> np.ndarray:
 def _build_index(out: Path) -> None:
     import torch
 
+    from ..models import load_encoder
+
     torch.set_num_threads(1)
     sections = course_sections()
+    encoder = load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # loaded once for both chunk sizes
     for words in CHUNK_WORDS:
         chunks = chunk_sections(sections, words)
-        np.save(out / f"embeddings_{words}.npy", embed_texts([c.embed_text() for c in chunks]))
+        np.save(out / f"embeddings_{words}.npy", embed_texts([c.embed_text() for c in chunks], encoder))
         (out / f"chunks_{words}.json").write_text(json.dumps([asdict(c) for c in chunks]))
 
 
