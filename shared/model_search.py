@@ -107,6 +107,8 @@ def _minilm_card() -> dict:
 
 
 def _spacy_card() -> dict:
+    from .data import ner as _ner_data  # noqa: F401  (registers "spacy_en_core_web_sm")
+
     meta = json.loads((require("spacy_en_core_web_sm") / "meta.json").read_text())
     performance = meta["performance"]
     reported = {"NER F1": performance["ents_f"], "POS tag accuracy": performance["tag_acc"],

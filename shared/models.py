@@ -23,7 +23,6 @@ from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
                           AutoTokenizer)
 
 from .assets import require
-from .data import ner as _ner_data  # noqa: F401  (registers spaCy's pipeline, "spacy_en_core_web_sm", used below)
 from .profile import active_profile, require_hub
 
 TINY_FOLDERS = {"causal_lm": "smollm2", "encoder": "minilm", "seq2seq": "t5_tiny"}
@@ -92,6 +91,9 @@ def load_spacy(full_name: str = "en_core_web_sm"):
     """A spaCy English pipeline. Tiny: en_core_web_sm 3.8.0 from its offline copy; full: the named
     pipeline, installed if missing (`python -m spacy download NAME`)."""
     import spacy
+
+    from .data import ner as _ner_data  # noqa: F401  (registers spaCy's pipeline, "spacy_en_core_web_sm"; imported
+    #                                     here: shared.data imports `datasets`, over a second for a model server)
 
     if active_profile().name == "tiny":
         return spacy.load(require("spacy_en_core_web_sm"))

@@ -74,23 +74,46 @@ def test_recall_at_k_and_mrr():
     assert ac.chance_recall(100, 5) == 0.05
 
 
-def test_the_reply_parser_takes_the_named_source_or_falls_back_to_the_top_one():
-    hits = [(ac.Chunk("a.md", "T", "one", "x"), 0.9), (ac.Chunk("b.md", "T", "two", "y"), 0.8)]
-    assert ac.parse_reply("The answer is: Luhn. [2]", hits) == ("Luhn", hits[1][0], True)
-    assert ac.parse_reply("Luhn [7]", hits) == ("Luhn", hits[0][0], False)      # [7] is not a source
-    assert ac.parse_reply("Luhn", hits)[1:] == (hits[0][0], False)
+def test_the_answer_is_cut_out_of_a_small_models_reply():
+    assert ac.extract_answer("The answer is: Luhn. [2]", "?") == "Luhn"
+    assert ac.extract_answer("The checksum must pass the **Luhn checksum**.\nMore", "?") == "Luhn checksum"
+    q = "What is the hidden width d that a Houlsby adapter squeezes in the PEFT comparison?"
+    assert ac.extract_answer("The hidden width d that a Houlsby adapter squeezes is 576. It is small.", q) == "576"
+    assert ac.extract_answer("A discount of 0.75. Then more.", "?") == "A discount of 0.75"
+    assert ac.extract_answer("Paris is a city", "Which word?") == "Paris is a city"   # not a restatement: kept
+
+
+def test_the_citation_is_the_source_the_answer_was_found_in_else_the_top_one():
+    hits = [(ac.Chunk("a.md", "T", "one", "x"), 0.9), (ac.Chunk("b.md", "T", "two", "the `JOURNEY_PROFILE=full` Luhn"), 0.8)]
+    assert ac.parse_reply("The answer is: Luhn. [1]", hits, "?") == ("Luhn", hits[1][0], True)
+    assert ac.parse_reply("JOURNEY_PROFILE", hits, "?") == ("JOURNEY_PROFILE", hits[1][0], True)   # inside code
+    assert ac.parse_reply("spaCy", hits, "?") == ("spaCy", hits[0][0], False)
+    assert ac.cite("Luhn", [])[0] is None
     assert ac.closed_book_citation("See module10_deployment/05_output_monitoring.ipynb.") == \
         "module10_deployment/05_output_monitoring.ipynb."
 
 
+def test_the_prompt_holds_the_example_the_text_and_the_question():
+    hits = [(ac.Chunk("a.md", "T", "Head", "some text"), 0.9)]
+    example = {"text": "E: t", "question": "Eq?", "answer": "Ea"}
+    assert ac.rag_prompt("Q?", hits) == "Text: Head: some text\nQuestion: Q?\nAnswer:"
+    assert ac.rag_prompt("Q?", hits, example) == "Text: E: t\nQuestion: Eq?\nAnswer: Ea\n\nText: Head: some text\nQuestion: Q?\nAnswer:"
+    assert ac.rag_prompt("Q?", [], example) == "Question: Eq?\nAnswer: Ea\n\nQuestion: Q?\nAnswer:"   # no retrieval
+    row = {"id": "q", "answers": ["JOURNEY_PROFILE"], "source": "a.md", "section": "Head", "question": "Which?"}
+    index = ac.CourseIndex([ac.Chunk("a.md", "T", "Head", "set `JOURNEY_PROFILE=full`")], np.eye(1, 4, dtype=np.float32))
+    assert ac.worked_example(row, index)["text"] == "Head: set `JOURNEY_PROFILE=full`"
+    with pytest.raises(ValueError, match="pick another example"):
+        ac.worked_example({**row, "answers": ["Luhn"]}, index)
+
+
 def test_scores_count_answers_and_citations():
-    rows = [{"id": "q1", "question": "?", "answers": ["Luhn"], "source": "b.md", "section": "two"},
-            {"id": "q2", "question": "?", "answers": ["seqeval"], "source": "a.md", "section": "one"}]
-    hits = [[(ac.Chunk("a.md", "T", "one", "x"), 0.9), (ac.Chunk("b.md", "T", "two", "y"), 0.8)]] * 2
-    scores, _ = ac.score_replies(["Luhn [2]", "spaCy"], rows, hits, 2)
+    rows = [{"id": "q1", "question": "Which checksum?", "answers": ["Luhn"], "source": "b.md", "section": "two"},
+            {"id": "q2", "question": "Which library?", "answers": ["seqeval"], "source": "a.md", "section": "one"}]
+    hits = [[(ac.Chunk("a.md", "T", "one", "x"), 0.9), (ac.Chunk("b.md", "T", "two", "the Luhn checksum"), 0.8)]] * 2
+    scores, _ = ac.score_replies(["Luhn", "spaCy"], rows, hits, 2)
     assert scores == {"exact_match": 50.0, "f1": 50.0, "contains_answer": 50.0, "citation_file": 1.0,
-                      "citation_section": 1.0, "model_named_source": 0.5}
-    verbose, _ = ac.score_replies(["It is the Luhn checksum [2]", "spaCy"], rows, hits, 2)
+                      "citation_section": 1.0, "answer_in_source": 0.5}
+    verbose, _ = ac.score_replies(["It was the Luhn checksum", "spaCy"], rows, hits, 2)
     assert verbose["exact_match"] == 0 and verbose["contains_answer"] == 50.0
     closed, _ = ac.score_replies(["Luhn", "I do not know"], rows)
     assert closed["citation_file"] == 0 and closed["exact_match"] == 50.0

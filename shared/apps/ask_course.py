@@ -4,8 +4,8 @@
     chunks = chunk_sections(sections, max_words=100)  # sections cut into pieces of at most 100 words
     index = CourseIndex(chunks, embed(chunk_texts))   # MiniLM vectors in a FAISS inner-product index
     hits = index.search(embed(["What does pick() do?"]), k=5)[0]   # [(Chunk, cosine), ...], best first
-    prompt = rag_prompt(question, hits[:3])         # numbered sources, each cited as "path § heading"
-    answer, cited, named = parse_reply(reply, hits[:3])   # the [n] the model named, else the top source
+    prompt = rag_prompt(question, hits[:1])         # "Text: heading: text / Question: ... / Answer:"
+    answer, cited, found = parse_reply(reply, hits[:1], question)  # the short answer; the source it is in
 
 What is indexed: README.md, CONTRIBUTING.md, each module's README.md and the markdown cells of every
 notebook (code cells are left out). A section is the text under one heading, so a citation names a
@@ -166,31 +166,80 @@ def chance_recall(n_sections: int, k: int) -> float:
 
 # --- the prompt and the reply ---------------------------------------------------------------------
 
-SYSTEM = ("Answer the question with a short phrase copied from the sources. "
-          "Then give the source number, like [1].")
-CLOSED_BOOK_SYSTEM = ("You answer questions about a course on large language models. Reply with a short "
-                      "answer of a few words.")
+SYSTEM = "Reply with only the answer: a name, a number or a short phrase copied from the text."
+CLOSED_BOOK_SYSTEM = ("You answer questions about a course on large language models. Reply with only the answer: "
+                      "a name, a number or a short phrase.")
 _CITATION = re.compile(r"\[(\d+)\]")
 _NOTEBOOK_PATH = re.compile(r"module\d\d_\w+/[\w.]+")
+_EMPHASIS = re.compile(r"\*\*(.+?)(?:\*\*|$)|`([^`]+)`|\"([^\"]+)\"")  # **x**, `x`, "x" (or **x cut off): stressed
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)])(?<! al)\.\s")          # "... 0.75. The rest" -> cut after 0.75 (not "et al.")
+_SECTION_NUMBER = re.compile(r"^\d+(\.\d+)*\.?\s+")
+_COPULA = (" is ", " are ", " was ", ": ")
 
 
-def rag_prompt(question: str, hits: list[tuple[Chunk, float]]) -> str:
-    """The user message: the numbered sources (heading: text), then the question. (The file paths stay out:
-    they cost prompt tokens and the citation is read from the number.)"""
-    sources = "\n".join(f"[{i}] {c.heading}: {c.text}" for i, (c, _) in enumerate(hits, 1))
-    return f"Sources:\n{sources}\n\nQuestion: {question}\nAnswer with a short phrase from the sources."
+def source_text(hits: list[tuple[Chunk, float]]) -> str:
+    """The retrieved text as the prompt shows it: each chunk as "heading: text", one per line, the heading
+    without its section number ("5. Interpolated Kneser-Ney" -> "Interpolated Kneser-Ney": a small model
+    answers "5" to many questions when the number is there)."""
+    return "\n".join(f"{_SECTION_NUMBER.sub('', c.heading)}: {c.text}" for c, _ in hits)
 
 
-def parse_reply(reply: str, hits: list[tuple[Chunk, float]]) -> tuple[str, Chunk | None, bool]:
-    """(answer, cited chunk, whether the model named it): the first valid [n] in the reply, else the top
-    source (what the app shows); the answer is the reply's first line without the [n] markers."""
-    from ..text.qa import short_answer
+def rag_prompt(question: str, hits: list[tuple[Chunk, float]], example: dict | None = None) -> str:
+    """The user message: a worked example (its text, question and answer) if given, then the retrieved text,
+    the question and "Answer:" for the model to complete. Without `hits` it is the no-retrieval prompt
+    (the example without its text, then the question). The file paths stay out: the citation is found
+    by matching the answer to the sources (`cite`)."""
+    def block(text, q, answer=""):
+        return (f"Text: {text}\n" if hits else "") + f"Question: {q}\nAnswer:" + (f" {answer}" if answer else "")
+    shot = block(example["text"], example["question"], example["answer"]) + "\n\n" if example else ""
+    return shot + block(source_text(hits), question)
 
-    named = [int(n) for n in _CITATION.findall(reply) if 1 <= int(n) <= len(hits)]
-    answer = short_answer(_CITATION.sub("", reply).strip())
-    if named:
-        return answer, hits[named[0] - 1][0], True
-    return answer, (hits[0][0] if hits else None), False
+
+def extract_answer(reply: str, question: str) -> str:
+    """The short answer in a small chat model's reply: its first line and first sentence, without "The answer
+    is:" and [n] markers; a stressed span (**x**, `x`, "x") if there is one; and when the reply restates the
+    question ("The hidden width ... is 576"), what follows the restatement."""
+    from ..text.qa import normalize_answer, short_answer
+
+    answer = short_answer(_CITATION.sub("", reply)).strip()
+    stressed = _EMPHASIS.search(answer)
+    if stressed:
+        return next(g for g in stressed.groups() if g).strip()
+    answer = _SENTENCE_END.split(answer + " ")[0].strip()
+    asked = set(normalize_answer(question).split())
+    for copula in _COPULA:
+        if copula in answer:
+            head, tail = answer.rsplit(copula, 1)
+            words = normalize_answer(head).split()
+            if words and sum(w in asked for w in words) >= len(words) / 2:  # mostly the question's words
+                answer = tail
+                break
+    return answer.strip().strip(".").strip()
+
+
+def _appears_in(answer: str, text: str) -> bool:
+    """Whether `answer` is in `text`: as whole words after SQuAD normalisation ("Luhn checksum"), or, for an
+    answer of 4 characters or more, as it is written ("JOURNEY_PROFILE" inside "`JOURNEY_PROFILE=full`")."""
+    from ..text.qa import normalize_answer
+
+    words = normalize_answer(answer)
+    return bool(words) and (f" {words} " in f" {normalize_answer(text)} "
+                            or (len(answer.strip()) >= 4 and answer.strip().lower() in text.lower()))
+
+
+def cite(answer: str, hits: list[tuple[Chunk, float]]) -> tuple[Chunk | None, bool]:
+    """(cited chunk, found): the first source whose heading or text contains the answer (the model copied it
+    from there), else the top source; `found` says which."""
+    for chunk, _ in hits:
+        if _appears_in(answer, f"{chunk.heading}: {chunk.text}"):
+            return chunk, True
+    return (hits[0][0] if hits else None), False
+
+
+def parse_reply(reply: str, hits: list[tuple[Chunk, float]], question: str = "") -> tuple[str, Chunk | None, bool]:
+    """(answer, cited chunk, whether the answer was found in it): `extract_answer`, then `cite`."""
+    answer = extract_answer(reply, question)
+    return (answer, *cite(answer, hits))
 
 
 def closed_book_citation(reply: str) -> str | None:
@@ -217,11 +266,14 @@ def embed_texts(texts: list[str], encoder=None) -> np.ndarray:
 def _build_index(out: Path) -> None:
     import torch
 
+    from ..models import load_encoder
+
     torch.set_num_threads(1)
     sections = course_sections()
+    encoder = load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # loaded once for both chunk sizes
     for words in CHUNK_WORDS:
         chunks = chunk_sections(sections, words)
-        np.save(out / f"embeddings_{words}.npy", embed_texts([c.embed_text() for c in chunks]))
+        np.save(out / f"embeddings_{words}.npy", embed_texts([c.embed_text() for c in chunks], encoder))
         (out / f"chunks_{words}.json").write_text(json.dumps([asdict(c) for c in chunks]))
 
 
@@ -247,9 +299,11 @@ def load_index(max_words: int, encoder=None) -> CourseIndex:
 
 ANSWER_RECIPE = {
     "retrieve_k": 10,       # hits kept per question: recall@k for k <= 10, MRR@10
-    "n_sources": (1, 3),    # sources in the prompt, chosen on validation by answer F1
-    "max_new_tokens": 24,   # a short answer and its [n]
+    "n_sources": (1, 2),    # chunks in the prompt, chosen on validation by answer F1
+    "examples": (0, 1),     # worked examples in the prompt (0 or 1, from validation), chosen likewise
+    "max_new_tokens": 24,   # room for a restated question, then the answer; generation stops at the line end
 }
+STOP = ["\n"]              # one line: the answer
 
 
 def retrieve(index: CourseIndex, questions: list[str], k: int, encoder=None) -> list[list[tuple[Chunk, float]]]:
@@ -268,26 +322,39 @@ def choose_chunk_words(indexes: dict[int, CourseIndex], rows, encoder=None) -> t
     return max(scores, key=lambda w: (scores[w]["mrr"], -w)), scores
 
 
-def rag_replies(model, tokenizer, rows, hits, n_sources: int) -> list[str]:
-    """SmolLM2's greedy replies with the top `n_sources` chunks of each question in the prompt."""
+def worked_example(row: dict, index: CourseIndex) -> dict:
+    """A validation question as a worked example for the prompt: the chunk of its gold section that holds its
+    first gold answer ("heading: text"), the question, and that answer."""
+    answer = row["answers"][0]
+    chunk = next((c for c in index.chunks if (c.source, c.heading) == (row["source"], row["section"])
+                  and _appears_in(answer, c.text)), None)
+    if chunk is None:
+        raise ValueError(f"{row['id']}: its answer {answer!r} is in no chunk of its gold section; pick another example")
+    return {"id": row["id"], "text": source_text([(chunk, 1.0)]), "question": row["question"], "answer": answer}
+
+
+def rag_replies(model, tokenizer, rows, hits, n_sources: int, example: dict | None = None) -> list[str]:
+    """SmolLM2's greedy one-line replies with the top `n_sources` chunks of each question in the prompt."""
     from ..infer.llm import chat_batch
 
-    prompts = [rag_prompt(r["question"], h[:n_sources]) for r, h in zip(rows, hits)]
-    return chat_batch(model, tokenizer, prompts, max_new_tokens=ANSWER_RECIPE["max_new_tokens"], system=SYSTEM)
+    prompts = [rag_prompt(r["question"], h[:n_sources], example) for r, h in zip(rows, hits)]
+    return chat_batch(model, tokenizer, prompts, max_new_tokens=ANSWER_RECIPE["max_new_tokens"], system=SYSTEM,
+                      stop_strings=STOP)
 
 
-def closed_book_replies(model, tokenizer, rows) -> list[str]:
-    """The no-retrieval baseline: the same model and decoding, the question alone."""
+def closed_book_replies(model, tokenizer, rows, example: dict | None = None) -> list[str]:
+    """The no-retrieval baseline: the same model, decoding and worked example (without its text), the question alone."""
     from ..infer.llm import chat_batch
 
-    return chat_batch(model, tokenizer, [r["question"] for r in rows],
-                      max_new_tokens=ANSWER_RECIPE["max_new_tokens"], system=CLOSED_BOOK_SYSTEM)
+    return chat_batch(model, tokenizer, [rag_prompt(r["question"], [], example) for r in rows],
+                      max_new_tokens=ANSWER_RECIPE["max_new_tokens"], system=CLOSED_BOOK_SYSTEM, stop_strings=STOP)
 
 
 def score_replies(replies: list[str], rows, hits=None, n_sources: int = 0) -> tuple[dict[str, float], list[dict]]:
-    """Answer EM/F1 (SQuAD, percent), the share of answers that contain a gold answer (a verbose but right
-    reply scores low F1), and citation correctness (share of answers citing the gold file, and
-    the gold file and section); without `hits` (no retrieval) a citation is a course path the reply names."""
+    """Answer EM/F1 (SQuAD, percent) of the extracted answers, the share of answers that contain a gold answer
+    (a verbose but right reply scores low F1), and citation correctness (share of answers citing the gold file,
+    and the gold file and section); `answer_in_source` is the share of answers found in the source they cite.
+    Without `hits` (no retrieval) a citation is a course path the reply names."""
     from ..text.qa import exact_match, normalize_answer, token_f1
 
     def contains(answer, golds):  # a gold answer's tokens appear, in order and contiguous, in the answer
@@ -298,21 +365,21 @@ def score_replies(replies: list[str], rows, hits=None, n_sources: int = 0) -> tu
     per_question = []
     for i, (reply, r) in enumerate(zip(replies, rows)):
         if hits is None:
-            answer, cited, named = reply.strip().split("\n")[0], closed_book_citation(reply), False
-            cited_source, cited_section = cited, None
+            answer, found = extract_answer(reply, r["question"]), False
+            cited_source, cited_section = closed_book_citation(reply), None
         else:
-            answer, chunk, named = parse_reply(reply, hits[i][:n_sources])
+            answer, chunk, found = parse_reply(reply, hits[i][:n_sources], r["question"])
             cited_source, cited_section = (chunk.source, chunk.heading) if chunk else (None, None)
         per_question.append({"id": r["id"], "answer": answer, "em": exact_match(answer, r["answers"]),
                              "f1": token_f1(answer, r["answers"]), "contains": contains(answer, r["answers"]),
-                             "named": named, "cited": cited_source, "cited_file": cited_source == r["source"],
+                             "found": found, "cited": cited_source, "cited_file": cited_source == r["source"],
                              "cited_section": (cited_source, cited_section) == (r["source"], r["section"])})
 
     def mean(key):
         return sum(p[key] for p in per_question) / len(per_question)
     return {"exact_match": 100 * mean("em"), "f1": 100 * mean("f1"), "contains_answer": 100 * mean("contains"),
-            "citation_file": mean("cited_file"),
-            "citation_section": mean("cited_section"), "model_named_source": mean("named")}, per_question
+            "citation_file": mean("cited_file"), "citation_section": mean("cited_section"),
+            "answer_in_source": mean("found")}, per_question
 
 
 def shuffled_index(index: CourseIndex) -> CourseIndex:
@@ -322,10 +389,16 @@ def shuffled_index(index: CourseIndex) -> CourseIndex:
     return CourseIndex(sorted(index.chunks, key=lambda c: (c.heading, c.source, c.part)), vectors)
 
 
+def prompt_settings() -> list[tuple[int, int]]:
+    """The (sources, worked examples) pairs tried on validation, in the order ties are broken."""
+    return [(n, e) for e in ANSWER_RECIPE["examples"] for n in ANSWER_RECIPE["n_sources"]]
+
+
 def generate_answers(encoder=None, llm=None) -> dict:
-    """Everything the evaluation generates: the chunk size (by validation MRR), the number of sources in
-    the prompt (by validation F1), validation replies per number of sources, and test replies of the
-    chosen system, the no-retrieval baseline and the shuffled-index bug."""
+    """Everything the evaluation generates: the chunk size (by validation MRR); validation replies for each
+    (sources, worked examples) setting, scored on the validation questions other than the example; the
+    setting with the best validation F1; and test replies of the chosen setting, of the no-retrieval baseline
+    (same prompt without text) and of the shuffled-index bug."""
     import torch
 
     from ..data import load_dataset
@@ -336,19 +409,24 @@ def generate_answers(encoder=None, llm=None) -> dict:
     encoder = encoder or load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # loaded once, not per call
     indexes = {w: load_index(w) for w in CHUNK_WORDS}
     words, _ = choose_chunk_words(indexes, val, encoder)
+    example, tune = worked_example(val[0], indexes[words]), val[1:]   # the example is not scored
     model, tokenizer = llm or load_causal_lm(dtype=torch.float32)
     model.eval()
     k = ANSWER_RECIPE["retrieve_k"]
-    val_hits = retrieve(indexes[words], [r["question"] for r in val], k, encoder)
-    val_replies = {n: rag_replies(model, tokenizer, val, val_hits, n) for n in ANSWER_RECIPE["n_sources"]}
-    n_best = max(val_replies, key=lambda n: (score_replies(val_replies[n], val, val_hits, n)[0]["f1"], -n))
+    val_hits = retrieve(indexes[words], [r["question"] for r in tune], k, encoder)
+    val_replies = {f"{n},{e}": rag_replies(model, tokenizer, tune, val_hits, n, example if e else None)
+                   for n, e in prompt_settings()}
+    f1 = {key: score_replies(replies, tune, val_hits, int(key.split(",")[0]))[0]["f1"]
+          for key, replies in val_replies.items()}
+    n_best, e_best = max(prompt_settings(), key=lambda s: (f1[f"{s[0]},{s[1]}"], -s[0], -s[1]))
+    shot = example if e_best else None
     test_hits = retrieve(indexes[words], [r["question"] for r in test], k, encoder)
     bug_hits = retrieve(shuffled_index(indexes[words]), [r["question"] for r in test], k, encoder)
-    return {"chunk_words": words, "n_sources": n_best,
-            "validation": {str(n): r for n, r in val_replies.items()},
-            "test": {"rag": rag_replies(model, tokenizer, test, test_hits, n_best),
-                     "closed_book": closed_book_replies(model, tokenizer, test),
-                     "shuffled_index": rag_replies(model, tokenizer, test, bug_hits, n_best)}}
+    return {"chunk_words": words, "n_sources": n_best, "examples": e_best, "example": example,
+            "validation": val_replies,
+            "test": {"rag": rag_replies(model, tokenizer, test, test_hits, n_best, shot),
+                     "closed_book": closed_book_replies(model, tokenizer, test, shot),
+                     "shuffled_index": rag_replies(model, tokenizer, test, bug_hits, n_best, shot)}}
 
 
 def _build_answers(out: Path) -> None:
@@ -360,11 +438,17 @@ def _build_answers(out: Path) -> None:
 
 
 def _answers_recipe() -> str:
+    """The questions, the settings, the index and the code that makes the prompts and replies (its source text:
+    a changed prompt builder rebuilds the answers even when a sample prompt reads the same)."""
+    import inspect
+
     from ..paths import data_dir
 
     questions = hashlib.sha256((data_dir() / "course_qa.jsonl").read_bytes()).hexdigest()[:16]
-    prompts = hashlib.sha256(json.dumps([SYSTEM, CLOSED_BOOK_SYSTEM, rag_prompt("q", [])]).encode()).hexdigest()[:16]
-    return f"ask_course_answers v1 {json.dumps(ANSWER_RECIPE)} questions {questions} prompts {prompts} | {_index_recipe()}"
+    code = [SYSTEM, CLOSED_BOOK_SYSTEM, STOP] + [inspect.getsource(f) for f in (
+        source_text, rag_prompt, worked_example, rag_replies, closed_book_replies, prompt_settings, generate_answers)]
+    prompts = hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
+    return f"ask_course_answers v2 {json.dumps(ANSWER_RECIPE)} questions {questions} prompts {prompts} | {_index_recipe()}"
 
 
 register_derived("ask_course_answers", "SmolLM2-135M-Instruct's answers to the course questions with and without "
@@ -381,31 +465,33 @@ def cached_answers() -> dict:
 
 class Assistant:
     """Ask the course through a running `shared.serve` server (its OpenAI API, its guards and metrics):
-    retrieve here, send the prompt there, cite the source the model named (else the top one)."""
+    retrieve here, send the prompt there (with the evaluation's prompt settings: `n_sources` chunks and the
+    worked `example`, if any), cite the source the answer was found in (else the top one)."""
 
     def __init__(self, index: CourseIndex, url: str, model: str, n_sources: int, encoder=None,
-                 max_tokens: int = ANSWER_RECIPE["max_new_tokens"], timeout_s: float = 120):
+                 example: dict | None = None, max_tokens: int = ANSWER_RECIPE["max_new_tokens"],
+                 timeout_s: float = 120):
         self.index, self.url, self.model, self.n_sources, self.encoder = index, url, model, n_sources, encoder
-        self.max_tokens, self.timeout_s = max_tokens, timeout_s
+        self.example, self.max_tokens, self.timeout_s = example, max_tokens, timeout_s
 
     def ask(self, question: str) -> dict:
-        """{"answer", "source", "section", "named", "reply", "error"}; a refused or failed request fills "error"."""
+        """{"answer", "source", "section", "found", "reply", "error"}; a refused or failed request fills "error"."""
         import httpx
 
         question = (question or "").strip()
         if not question:
             return {"error": "type a question about the course first"}
         hits = retrieve(self.index, [question], self.n_sources, self.encoder)[0]
-        body = {"model": self.model, "temperature": 0, "max_tokens": self.max_tokens,
+        body = {"model": self.model, "temperature": 0, "max_tokens": self.max_tokens, "stop": STOP,
                 "messages": [{"role": "system", "content": SYSTEM},
-                             {"role": "user", "content": rag_prompt(question, hits)}]}
+                             {"role": "user", "content": rag_prompt(question, hits, self.example)}]}
         response = httpx.post(self.url + "/v1/chat/completions", json=body, timeout=self.timeout_s)
         if response.status_code != 200:
             return {"error": f"the server answered {response.status_code}: "
                              f"{response.json().get('error', {}).get('message', response.text)}"}
         reply = response.json()["choices"][0]["message"]["content"]
-        answer, chunk, named = parse_reply(reply, hits)
-        return {"answer": answer, "source": chunk.source, "section": chunk.heading, "named": named,
+        answer, chunk, found = parse_reply(reply, hits, question)
+        return {"answer": answer, "source": chunk.source, "section": chunk.heading, "found": found,
                 "reply": reply, "error": None}
 
     def markdown(self, question: str) -> str:
@@ -413,7 +499,7 @@ class Assistant:
         result = self.ask(question)
         if result["error"]:
             return f"**Sorry:** {result['error']}"
-        how = "cited by the model" if result["named"] else "the top retrieved source"
+        how = "the answer is in this source" if result["found"] else "the top retrieved source"
         return f"**Answer:** {result['answer']}\n\n**Source:** `{result['source']}` § {result['section']} ({how})"
 
 
