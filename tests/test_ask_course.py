@@ -163,3 +163,21 @@ def test_the_gradio_page_answers_with_a_citation_in_a_real_browser():
         if page is not None:
             page.close()
         server.stop()
+
+
+def test_an_index_rebuild_embeds_only_the_changed_chunks(monkeypatch, tmp_path):
+    """The index is rebuilt whenever any prose of the course changes; the vectors of unchanged chunks come
+    from the previous index, and equal what a build from nothing gives."""
+    from shared.models import load_encoder
+
+    encoder = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    texts = ["Attention weighs values by query-key similarity.", "BPE merges the most frequent pair.",
+             "LoRA adds a low-rank update to a frozen weight."]
+    cold = ac.embed_each(texts, encoder, known={})
+    assert np.allclose(cold, ac.embed_texts(texts, encoder), atol=1e-5)  # alone or in a batch: the same vectors
+    calls = []
+    monkeypatch.setattr(ac, "embed_texts", lambda t, e: (calls.append(t), cold[texts.index(t[0])][None])[1])
+    known = {texts[0]: cold[0], texts[2]: cold[2]}                   # the middle chunk was edited
+    warm = ac.embed_each(texts, encoder, known)
+    assert calls == [[texts[1]]]                                     # only the changed text is embedded
+    assert np.array_equal(warm, cold)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..assets import register_derived, require
-from ..paths import repo_root
+from ..paths import cache_dir, repo_root
+from ..utils import tqdm
 
 SOURCE_GLOBS = ("README.md", "CONTRIBUTING.md", "module*/README.md", "module*/*.ipynb")
 NOT_INDEXED = ("module12_advanced/03_capstone.ipynb",)  # the capstone itself: editing it must not stale the index
@@ -263,6 +264,31 @@ def embed_texts(texts: list[str], encoder=None) -> np.ndarray:
     return out
 
 
+def embed_each(texts: list[str], encoder, known: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 384) like `embed_texts`, but each text embedded on its own (no padding, so its vector does not
+    depend on the other texts; as fast as batches on one CPU thread), and a text in `known` not at all."""
+    vectors = [known.get(text) for text in texts]
+    for i in tqdm([i for i, v in enumerate(vectors) if v is None], desc="embedding chunks", leave=False):
+        vectors[i] = embed_texts([texts[i]], encoder)[0]
+        known[texts[i]] = vectors[i]
+    return np.stack(vectors) if vectors else np.zeros((0, 384), dtype=np.float32)
+
+
+def _previous_embeddings() -> dict[str, np.ndarray]:
+    """text -> vector from the index in the cache, if one was built with the same encoder settings (only the
+    course's text changed since): a typo fixed in one notebook then re-embeds a few chunks, not thousands."""
+    folder = cache_dir() / "ask_course_index"
+    done = folder / "DONE"
+    if not done.exists() or done.read_text().split(" text ")[0] != _index_recipe().split(" text ")[0]:
+        return {}
+    known = {}
+    for words in CHUNK_WORDS:
+        chunks = json.loads((folder / f"chunks_{words}.json").read_text())
+        vectors = np.load(folder / f"embeddings_{words}.npy")
+        known.update((Chunk(**c).embed_text(), v) for c, v in zip(chunks, vectors))
+    return known
+
+
 def _build_index(out: Path) -> None:
     import torch
 
@@ -271,14 +297,17 @@ def _build_index(out: Path) -> None:
     torch.set_num_threads(1)
     sections = course_sections()
     encoder = load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # loaded once for both chunk sizes
+    known = _previous_embeddings()
+    reused = len(known)
     for words in CHUNK_WORDS:
         chunks = chunk_sections(sections, words)
-        np.save(out / f"embeddings_{words}.npy", embed_texts([c.embed_text() for c in chunks], encoder))
+        np.save(out / f"embeddings_{words}.npy", embed_each([c.embed_text() for c in chunks], encoder, known))
         (out / f"chunks_{words}.json").write_text(json.dumps([asdict(c) for c in chunks]))
+    (out / "build.json").write_text(json.dumps({"texts_embedded": len(known) - reused, "texts_known": reused}))
 
 
 def _index_recipe() -> str:
-    return f"ask_course_index v1 {CHUNK_WORDS} {EMBED_MAX_TOKENS} text {text_digest(course_sections())[:16]}"
+    return f"ask_course_index v2 {CHUNK_WORDS} {EMBED_MAX_TOKENS} text {text_digest(course_sections())[:16]}"
 
 
 register_derived("ask_course_index", "all-MiniLM-L6-v2 embeddings of the course's docs and notebook prose, "
