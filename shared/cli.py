@@ -130,13 +130,27 @@ def register_all_assets() -> None:
     converted model, a cached training run), so that `journey assets` installs and reports all."""
     from . import data, models  # noqa: F401  (each module registers the files it reads)
     from .apps import ask_course, code_assistant, summarize  # noqa: F401
-    from .serve import attacks, guards  # noqa: F401
     from .ops import workflow  # noqa: F401
+    from .serve import attacks, guards  # noqa: F401
     from .text import ner, sentiment, topics, word_vectors  # noqa: F401
     from .train import (  # noqa: F401
-        batch_size, distill, format_finetune, glove_paper, instruction_tuning, lora_finetune, model_comparison,
-        peft_compare, preference_dpo, pruning, review_classifier, text_to_image, tiny_mlm, tiny_rnn_lm, tiny_t5,
-        topic_classifier, video_captioner,
+        batch_size,
+        distill,
+        format_finetune,
+        glove_paper,
+        instruction_tuning,
+        lora_finetune,
+        model_comparison,
+        peft_compare,
+        preference_dpo,
+        pruning,
+        review_classifier,
+        text_to_image,
+        tiny_mlm,
+        tiny_rnn_lm,
+        tiny_t5,
+        topic_classifier,
+        video_captioner,
     )
 
 

@@ -19,8 +19,7 @@ bfloat16) fails there, not after an hour on a GPU.
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
-                          AutoTokenizer)
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from .assets import require
 from .profile import active_profile, require_hub

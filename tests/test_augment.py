@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.assets import AssetMissing
-from shared.text.augment import (augment, random_insertion, replaceable_positions, synonym_replacement,
-                            wordnet_synonyms)
+from shared.text.augment import augment, random_insertion, replaceable_positions, synonym_replacement, wordnet_synonyms
 
 THESAURUS = {"good": ("fine", "decent"), "movie": ("film", "picture"), "plot": ("story",),
              "acting": ("performance",), "the": ("definite article",)}

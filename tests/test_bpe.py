@@ -10,9 +10,16 @@ from hypothesis import strategies as st
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
 from shared.assets import AssetMissing, require
-from shared.text.bpe import (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BPETokenizer, UnsupportedTokenizer,
-                        bytes_to_unicode, learn_merges_fast, learn_merges_plain)
 from shared.data import load_dataset
+from shared.text.bpe import (
+    GPT2_SPLIT_PATTERN,
+    GPT4_SPLIT_PATTERN,
+    BPETokenizer,
+    UnsupportedTokenizer,
+    bytes_to_unicode,
+    learn_merges_fast,
+    learn_merges_plain,
+)
 
 TRAIN_CHARS = 100_000  # Wikipedia characters the tokenizers here are trained on
 VOCAB_SIZE = 800

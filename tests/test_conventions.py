@@ -188,3 +188,14 @@ def test_no_hand_typed_numbers_in_prose(path):
     assert not found, (f"{path}: numbers typed into markdown after the first result; print them from the run "
                        f"(f-string, IPython.display.Markdown), say them in words backed by run.expect, or mark a "
                        f"published number with 'published' and its citation (CONTRIBUTING.md):\n  " + "\n  ".join(found))
+
+
+def test_shared_and_tests_pass_the_linter():
+    """`ruff check shared tests` with the rules pinned in pyproject.toml ([tool.ruff.lint])."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "shared", "tests"], cwd=repo,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,8 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from shared.nn.encoder import (EncoderBlock, EncoderConfig, PositionalEncoding, TransformerEncoder,
-                            mean_pool, sinusoidal_positions)
+from shared.nn.encoder import (
+    EncoderBlock,
+    EncoderConfig,
+    PositionalEncoding,
+    TransformerEncoder,
+    mean_pool,
+    sinusoidal_positions,
+)
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 

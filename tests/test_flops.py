@@ -1,12 +1,29 @@
 """shared.train.flops: the formulas against torch's FlopCounterMode and against real parameter counts."""
 import pytest
 import torch
-from transformers import (BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
-                          T5Config, T5ForConditionalGeneration)
+from transformers import (
+    BertConfig,
+    BertModel,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
-from shared.train.flops import (TransformerShape, count_flops, encoder_decoder_forward_flops, encoder_decoder_parameters,
-                          forward_flops, forward_flops_per_token, parameter_count, shape_from_hf, training_flops)
 from shared.nn.gpt import GPT, GPTConfig
+from shared.train.flops import (
+    TransformerShape,
+    count_flops,
+    encoder_decoder_forward_flops,
+    encoder_decoder_parameters,
+    forward_flops,
+    forward_flops_per_token,
+    parameter_count,
+    shape_from_hf,
+    training_flops,
+)
 
 B, T, VOCAB = 2, 32, 128
 SMALL = dict(vocab_size=VOCAB, bos_token_id=0, eos_token_id=0, pad_token_id=0)

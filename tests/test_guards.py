@@ -127,7 +127,7 @@ def test_output_monitor_dataset():
     data = load_dataset("output_monitor")
     ids = set(data["validation"]["id"]) | set(data["test"]["id"])
     assert len(ids) == len(data["validation"]) + len(data["test"])
-    assert {l for s in data for ls in data[s]["labels"] for l in ls} == set(output_monitor.CATEGORIES)
+    assert {label for s in data for labels in data[s]["labels"] for label in labels} == set(output_monitor.CATEGORIES)
 
 
 # --- the middleware, around a stub chat app (no model) -------------------------------------------

@@ -4,8 +4,13 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, recall_score
 from sklearn.utils.class_weight import compute_class_weight
 
-from shared.train.imbalance import (class_weights, expected_calibration_error, imbalance_metrics,
-                                    predict_with_prior_shift, reliability_curve)
+from shared.train.imbalance import (
+    class_weights,
+    expected_calibration_error,
+    imbalance_metrics,
+    predict_with_prior_shift,
+    reliability_curve,
+)
 
 rng = np.random.default_rng(0)
 LABELS = np.array([0] * 70 + [1] * 20 + [2] * 10)

@@ -9,8 +9,18 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama import modeling_llama as hf
 
-from shared.nn.llama_parts import (LLAMA2, GroupedQueryAttention, Llama, LlamaShape, RMSNorm,
-                                RotaryEmbedding, SwiGLU, apply_rope, kv_cache_bytes, parameter_count)
+from shared.nn.llama_parts import (
+    LLAMA2,
+    GroupedQueryAttention,
+    Llama,
+    LlamaShape,
+    RMSNorm,
+    RotaryEmbedding,
+    SwiGLU,
+    apply_rope,
+    kv_cache_bytes,
+    parameter_count,
+)
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 

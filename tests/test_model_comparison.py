@@ -9,8 +9,17 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassificat
 
 from shared.assets import require
 from shared.nn.mlm import MaskedLM
-from shared.train.model_comparison import (ComparisonConfig, _cache_name, _mlm_classifier_class, bootstrap_accuracy,
-                                           decoder_features, mcnemar_p, mlm_chunks, positive_probability, recipe)
+from shared.train.model_comparison import (
+    ComparisonConfig,
+    _cache_name,
+    _mlm_classifier_class,
+    bootstrap_accuracy,
+    decoder_features,
+    mcnemar_p,
+    mlm_chunks,
+    positive_probability,
+    recipe,
+)
 
 TEXTS = ["A wonderful film, I loved every minute.", "Dull.", "The plot made no sense at all and the acting was wooden."]
 

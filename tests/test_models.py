@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from shared import assets, models
-from shared.train import tiny_t5
 from shared.profile import active_profile
+from shared.train import tiny_t5
 
 pytestmark = pytest.mark.skipif(active_profile().name != "tiny", reason="pins the tiny profile's weights")
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from shared.nn.gpt import GPT, GPTConfig
-from shared.train.pretrain import TokenWindows, Trainer, TrainConfig, cosine_with_warmup, lr_at, write_tokens
+from shared.train.pretrain import TokenWindows, TrainConfig, Trainer, cosine_with_warmup, lr_at, write_tokens
 
 VOCAB, BLOCK = 64, 16
 

@@ -6,8 +6,15 @@ import pytest
 import torch
 import torch.nn.utils.prune as tprune
 
-from shared.infer.prune import (MovementScores, apply_masks, global_magnitude_masks, global_masks,
-                                mlp_neuron_importance, prune_mlp_neurons, sparsity_of)
+from shared.infer.prune import (
+    MovementScores,
+    apply_masks,
+    global_magnitude_masks,
+    global_masks,
+    mlp_neuron_importance,
+    prune_mlp_neurons,
+    sparsity_of,
+)
 from shared.nn.gpt import GPT, GPTConfig
 
 

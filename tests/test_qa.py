@@ -4,8 +4,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from shared.text.qa import (best_span, exact_match, extract_answers, normalize_answer, short_answer,
-                            squad_scores, token_f1)
+from shared.text.qa import (
+    best_span,
+    exact_match,
+    extract_answers,
+    normalize_answer,
+    short_answer,
+    squad_scores,
+    token_f1,
+)
 
 
 @pytest.mark.parametrize("text, normalized", [

@@ -2,9 +2,16 @@
 import pytest
 import torch
 
-from shared.infer.quantize import (absmax_dequantize, absmax_quantize, groupwise_dequantize,
-                                   groupwise_fake_quantize, groupwise_quantize, quantized_bytes,
-                                   zeropoint_dequantize, zeropoint_quantize)
+from shared.infer.quantize import (
+    absmax_dequantize,
+    absmax_quantize,
+    groupwise_dequantize,
+    groupwise_fake_quantize,
+    groupwise_quantize,
+    quantized_bytes,
+    zeropoint_dequantize,
+    zeropoint_quantize,
+)
 
 
 @pytest.fixture

@@ -4,8 +4,16 @@ import random
 
 import pytest
 
-from shared.text.synthetic_translation import (MONTHS, WordVocab, cardinal, date_to_words, ordinal,
-                                          tokenize, translation_pairs, year_words)
+from shared.text.synthetic_translation import (
+    MONTHS,
+    WordVocab,
+    cardinal,
+    date_to_words,
+    ordinal,
+    tokenize,
+    translation_pairs,
+    year_words,
+)
 
 
 @pytest.mark.parametrize("n, words", [(7, "seven"), (13, "thirteen"), (20, "twenty"), (42, "forty-two"),

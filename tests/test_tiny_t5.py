@@ -4,9 +4,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.train.tiny_t5 import (collapse_runs, lr_factor, noise_counts, random_segmentation,
-                                  random_spans_noise_mask, reconstruct, reconstruct_batch, span_corrupt,
-                                  TinyT5Config)
+from shared.train.tiny_t5 import (
+    TinyT5Config,
+    collapse_runs,
+    lr_factor,
+    noise_counts,
+    random_segmentation,
+    random_spans_noise_mask,
+    reconstruct,
+    reconstruct_batch,
+    span_corrupt,
+)
 
 EOS = 1
 SENTINELS = np.arange(8099, 7999, -1)  # <extra_id_0> = 8099, <extra_id_1> = 8098, ... as in T5

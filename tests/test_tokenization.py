@@ -6,8 +6,19 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from shared.text.tokenization import (count_words, decode_ids, encode_ids, roundtrip_rate, side_by_side, take_up_to,
-                                 token_stats, tokens_of, train_with_prefix, unknown_id, vocab_overlap)
+from shared.text.tokenization import (
+    count_words,
+    decode_ids,
+    encode_ids,
+    roundtrip_rate,
+    side_by_side,
+    take_up_to,
+    token_stats,
+    tokens_of,
+    train_with_prefix,
+    unknown_id,
+    vocab_overlap,
+)
 
 # WordPiece with 7 entries: "the unbelievable, xyz" -> the | un ##believ ##able | , | [UNK]
 WORDPIECE_VOCAB = {"[UNK]": 0, "[CLS]": 1, "the": 2, "un": 3, "##believ": 4, "##able": 5, ",": 6}

@@ -6,8 +6,7 @@ import torch
 from sklearn.metrics import f1_score, precision_score, recall_score
 from transformers import BertConfig
 
-from shared.train.topic_classifier import (TopicClassifierConfig, classification_metrics, mean_pooled_class,
-                                           recipe)
+from shared.train.topic_classifier import TopicClassifierConfig, classification_metrics, mean_pooled_class, recipe
 
 
 def test_classification_metrics_match_sklearn():

@@ -3,8 +3,16 @@ give the right answers on vectors built by hand."""
 import numpy as np
 import pytest
 
-from shared.text.word_vectors import (Analogy, analogy_accuracy, covered_questions, load_analogies, load_similarity,
-                                 nearest, random_similarity_band, similarity_spearman)
+from shared.text.word_vectors import (
+    Analogy,
+    analogy_accuracy,
+    covered_questions,
+    load_analogies,
+    load_similarity,
+    nearest,
+    random_similarity_band,
+    similarity_spearman,
+)
 
 
 def test_benchmark_files_load_completely():

@@ -7,6 +7,7 @@ from ..assets import PackageFile, register, require
 from ..corpora import lee_docs, wikipedia_articles
 from .registry import SPLIT_SEED, dataset, hub, hub_sample
 
+
 @dataset("wikipedia", ["title", "text"], "English Wikipedia articles",
          "wikimedia/wikipedia 20231101.en (first 20,000 articles, streamed)",
          full=lambda: DatasetDict(train=hub_sample(

@@ -9,8 +9,8 @@ hub), both returning the same columns.
 """
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from datasets import Dataset, DatasetDict
 

@@ -14,7 +14,7 @@ used to pick an inserted synonym. Inputs are never modified; new lists are retur
 """
 import functools
 import random
-from typing import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from ..assets import require
 

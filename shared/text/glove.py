@@ -98,8 +98,9 @@ class GloVeConfig:
     seed: int = 0
 
 
-def train_glove(cooc: scipy.sparse.spmatrix, config: GloVeConfig = GloVeConfig(), device: str = "cpu"):
+def train_glove(cooc: scipy.sparse.spmatrix, config: GloVeConfig | None = None, device: str = "cpu"):
     """Fit GloVe to the non-zero entries of `cooc`; returns (model, mean loss of each epoch)."""
+    config = config or GloVeConfig()
     generator = torch.Generator().manual_seed(config.seed)  # init and shuffling: thread-safe, no global state
     coo = cooc.tocoo()
     i = torch.from_numpy(coo.row.astype(np.int64)).to(device)       # (P,) centre word of each pair

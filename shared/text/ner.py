@@ -143,7 +143,7 @@ def finetune(model, tokenizer, sentences, tags, epochs, batch_size, lr, max_leng
     scaler = torch.amp.GradScaler("cuda", enabled=on_gpu)
     best_f1, best_state = -1.0, None
     model.train()
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         order = torch.randperm(len(sentences), generator=generator).tolist()
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]

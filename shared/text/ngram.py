@@ -27,8 +27,8 @@ import copy
 import math
 import re
 from collections import Counter
-from itertools import chain, repeat
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 import numpy as np
 

@@ -52,8 +52,15 @@ class PEFTCompareConfig(LoRASweepConfig):
 
 def prepare_peft(model, run: dict, cfg: PEFTCompareConfig):
     """Make `model` trainable with the method `run["method"]` (see the module docstring)."""
-    from peft import (IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit,
-                      TaskType, get_peft_model)
+    from peft import (
+        IA3Config,
+        LoraConfig,
+        PrefixTuningConfig,
+        PromptTuningConfig,
+        PromptTuningInit,
+        TaskType,
+        get_peft_model,
+    )
 
     from ..models import model_source
     from ..nn.adapters import add_adapters

@@ -28,8 +28,14 @@ from pathlib import Path
 import torch
 
 from ..assets import build_once, register_derived
-from ..infer.prune import (MovementScores, apply_masks, global_magnitude_masks, global_masks,
-                           mlp_neuron_importance, prune_mlp_neurons)
+from ..infer.prune import (
+    MovementScores,
+    apply_masks,
+    global_magnitude_masks,
+    global_masks,
+    mlp_neuron_importance,
+    prune_mlp_neurons,
+)
 from .byte_lm import ByteBench
 from .pretrain import TrainConfig
 

@@ -28,7 +28,6 @@ from ..nn.rnn_lm import RNNLanguageModel, batchify, bptt_windows, detach, mean_n
 from ..utils import tqdm
 from .pretrain import cosine_with_warmup
 
-
 EVAL_ROWS = 16  # held-out streams are cut into this many rows
 
 

@@ -299,7 +299,7 @@ def pretrain(model, tokenizer, blocks: np.ndarray, sentences: list[np.ndarray], 
               "held_out_reconstruction_loss_before": reconstruction_loss(model, held_out["reconstruct"])}
     losses, objectives, n_blocks = [], [], 0
     model.train()
-    for step in (bar := tqdm(range(cfg.steps), desc="pretraining tiny T5")):
+    for _ in (bar := tqdm(range(cfg.steps), desc="pretraining tiny T5")):
         if rng.random() < cfg.reconstruct_fraction:
             rows = rng.integers(0, len(sentences), cfg.batch_size)
             batch = reconstruct_batch([sentences[i] for i in rows], sentinels, tokenizer.eos_token_id,

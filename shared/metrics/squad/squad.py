@@ -1,6 +1,7 @@
 """SQuAD v1.1 exact match and F1 through `shared.text.qa`, with the inputs of the hub `squad` metric."""
 import datasets
 import evaluate
+
 from shared.text.qa import squad_scores
 
 DESCRIPTION = """
