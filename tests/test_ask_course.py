@@ -47,6 +47,16 @@ def test_every_question_has_its_gold_section_in_the_corpus():
     assert len({r["id"] for r in rows}) == len(rows) and {r["split"] for r in rows} == {"validation", "test"}
 
 
+def test_every_first_gold_answer_is_stated_in_its_gold_section():
+    """The answers are copied from the section: its first answer must be in the section's heading or text
+    (as `cite` matches it), else the question asks about a fact the gold section does not state."""
+    rows = [json.loads(line) for line in (Path(__file__).parents[1] / "data/course_qa.jsonl").read_text().splitlines()]
+    sections = {(s.source, s.heading): s for s in ac.course_sections()}
+    absent = [(r["id"], r["answers"][0]) for r in rows if (r["source"], r["section"]) in sections
+              and not ac._appears_in(r["answers"][0], f"{r['section']}: {sections[(r['source'], r['section'])].text}")]
+    assert not absent, f"first gold answers not in their gold section (fix data/course_qa.jsonl): {absent}"
+
+
 def test_the_faiss_index_finds_what_a_matrix_product_finds():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(200, 16)).astype(np.float32)
