@@ -266,20 +266,26 @@ class DerivedAsset(Asset):
     description: str
     build: Callable[[Path], None]  # build(out_dir): write the asset's files into out_dir
     recipe: Callable[[], str]      # a string that changes whenever the build would change
+    requires: tuple[str, ...] = ()  # assets the recipe itself reads (installed first; none built by `locate`)
     on_demand = True
 
     def locate(self) -> Path | None:
+        if any(ASSETS[name].locate() is None for name in self.requires):
+            return None
         target = cache_dir() / self.name
         return target if _built_by(target, self.recipe()) else None
 
     def install(self) -> Path:
+        for name in self.requires:
+            require(name)
         return build_once(self.name, self.build, self.recipe())
 
 
 def register_derived(name: str, description: str, build: Callable[[Path], None],
-                     recipe: Callable[[], str]) -> DerivedAsset:
-    """Make `require(name)` build cache/<name> with `build` (once per recipe)."""
-    return register(DerivedAsset(name, description, build, recipe))
+                     recipe: Callable[[], str], requires: tuple[str, ...] = ()) -> DerivedAsset:
+    """Make `require(name)` build cache/<name> with `build` (once per recipe). `requires` names the assets
+    that computing the recipe reads (e.g. an index whose search results the recipe hashes)."""
+    return register(DerivedAsset(name, description, build, recipe, requires))
 
 
 BUILD_TIME_FILE = "BUILD_TIME.json"

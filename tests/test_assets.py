@@ -22,6 +22,29 @@ def test_derived_asset_is_built_once_per_recipe(monkeypatch, tmp_path):
     assert not (tmp_path / "thing.partial").exists()
 
 
+def test_a_recipe_that_reads_another_asset_never_builds_it_while_checking(monkeypatch, tmp_path):
+    """`requires`: locate() reports a missing dependency without building it (`journey assets --check` only
+    looks); install() builds the dependency first, then computes the recipe from it."""
+    monkeypatch.setenv("JOURNEY_CACHE", str(tmp_path))
+    built = []
+
+    def build_index(out):
+        built.append("index")
+        (out / "vectors.txt").write_text("0.1 0.2")
+
+    def answers_recipe():  # reads the index, as the capstone's answers recipe hashes its search results
+        return "answers of " + (assets.require("test_index") / "vectors.txt").read_text()
+
+    monkeypatch.setitem(assets.ASSETS, "test_index", assets.DerivedAsset("test_index", "t", build_index, lambda: "i1"))
+    answers = assets.DerivedAsset("test_answers", "t", lambda out: built.append("answers"), answers_recipe,
+                                  requires=("test_index",))
+    monkeypatch.setitem(assets.ASSETS, "test_answers", answers)
+    assert answers.locate() is None and built == []                  # checked: nothing built
+    path = answers.install()
+    assert built == ["index", "answers"] and answers.locate() == path
+    assert (path / "DONE").read_text().strip() == "answers of 0.1 0.2"
+
+
 def test_build_time_is_recorded_without_the_assets_built_inside(monkeypatch, tmp_path):
     monkeypatch.setenv("JOURNEY_CACHE", str(tmp_path))
 

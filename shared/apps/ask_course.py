@@ -423,39 +423,51 @@ def prompt_settings() -> list[tuple[int, int]]:
     return [(n, e) for e in ANSWER_RECIPE["examples"] for n in ANSWER_RECIPE["n_sources"]]
 
 
-def generate_answers(encoder=None, llm=None) -> dict:
-    """Everything the evaluation generates: the chunk size (by validation MRR); validation replies for each
-    (sources, worked examples) setting, scored on the validation questions other than the example; the
-    setting with the best validation F1; and test replies of the chosen setting, of the no-retrieval baseline
-    (same prompt without text) and of the shuffled-index bug."""
-    import torch
-
+def answer_inputs(encoder=None) -> dict:
+    """Everything the evaluation's answers read from the index, without a language model: the chunk size (by
+    validation MRR), the worked example (the first validation question), the validation questions it is
+    scored on, the test questions, and the top `retrieve_k` hits of each (the test's also from the
+    shuffled-index bug)."""
     from ..data import load_dataset
-    from ..models import load_causal_lm, load_encoder
+    from ..models import load_encoder
 
     data = load_dataset("course_qa")
     val, test = list(data["validation"]), list(data["test"])
     encoder = encoder or load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # loaded once, not per call
     indexes = {w: load_index(w) for w in CHUNK_WORDS}
     words, _ = choose_chunk_words(indexes, val, encoder)
-    example, tune = worked_example(val[0], indexes[words]), val[1:]   # the example is not scored
+    k = ANSWER_RECIPE["retrieve_k"]
+    tune, questions = val[1:], [r["question"] for r in test]              # the example is not scored
+    return {"chunk_words": words, "example": worked_example(val[0], indexes[words]), "tune": tune, "test": test,
+            "val_hits": retrieve(indexes[words], [r["question"] for r in tune], k, encoder),
+            "test_hits": retrieve(indexes[words], questions, k, encoder),
+            "bug_hits": retrieve(shuffled_index(indexes[words]), questions, k, encoder)}
+
+
+def generate_answers(encoder=None, llm=None) -> dict:
+    """Everything the evaluation generates: validation replies for each (sources, worked examples) setting,
+    scored on the validation questions other than the example; the setting with the best validation F1; and
+    test replies of the chosen setting, of the no-retrieval baseline (same prompt without text) and of the
+    shuffled-index bug. The inputs (chunk size, example, hits) are `answer_inputs()`."""
+    import torch
+
+    from ..models import load_causal_lm
+
+    inputs = answer_inputs(encoder)
+    example, tune, test = inputs["example"], inputs["tune"], inputs["test"]
     model, tokenizer = llm or load_causal_lm(dtype=torch.float32)
     model.eval()
-    k = ANSWER_RECIPE["retrieve_k"]
-    val_hits = retrieve(indexes[words], [r["question"] for r in tune], k, encoder)
-    val_replies = {f"{n},{e}": rag_replies(model, tokenizer, tune, val_hits, n, example if e else None)
+    val_replies = {f"{n},{e}": rag_replies(model, tokenizer, tune, inputs["val_hits"], n, example if e else None)
                    for n, e in prompt_settings()}
-    f1 = {key: score_replies(replies, tune, val_hits, int(key.split(",")[0]))[0]["f1"]
+    f1 = {key: score_replies(replies, tune, inputs["val_hits"], int(key.split(",")[0]))[0]["f1"]
           for key, replies in val_replies.items()}
     n_best, e_best = max(prompt_settings(), key=lambda s: (f1[f"{s[0]},{s[1]}"], -s[0], -s[1]))
     shot = example if e_best else None
-    test_hits = retrieve(indexes[words], [r["question"] for r in test], k, encoder)
-    bug_hits = retrieve(shuffled_index(indexes[words]), [r["question"] for r in test], k, encoder)
-    return {"chunk_words": words, "n_sources": n_best, "examples": e_best, "example": example,
+    return {"chunk_words": inputs["chunk_words"], "n_sources": n_best, "examples": e_best, "example": example,
             "validation": val_replies,
-            "test": {"rag": rag_replies(model, tokenizer, test, test_hits, n_best, shot),
+            "test": {"rag": rag_replies(model, tokenizer, test, inputs["test_hits"], n_best, shot),
                      "closed_book": closed_book_replies(model, tokenizer, test, shot),
-                     "shuffled_index": rag_replies(model, tokenizer, test, bug_hits, n_best, shot)}}
+                     "shuffled_index": rag_replies(model, tokenizer, test, inputs["bug_hits"], n_best, shot)}}
 
 
 def _build_answers(out: Path) -> None:
@@ -467,22 +479,30 @@ def _build_answers(out: Path) -> None:
 
 
 def _answers_recipe() -> str:
-    """The questions, the settings, the index and the code that makes the prompts and replies (its source text:
-    a changed prompt builder rebuilds the answers even when a sample prompt reads the same)."""
+    """Every prompt `generate_answers` may send (each validation setting; the test's RAG, bug and no-retrieval
+    prompts under each setting), the generation settings, and the source of the code that generates and
+    scores the replies (a changed scorer can choose another setting). Keyed by the prompts, not by the whole
+    index: editing prose that no question retrieves leaves the answers as they are."""
     import inspect
 
-    from ..paths import data_dir
+    from ..infer.llm import reply_batch
 
-    questions = hashlib.sha256((data_dir() / "course_qa.jsonl").read_bytes()).hexdigest()[:16]
-    code = [SYSTEM, CLOSED_BOOK_SYSTEM, STOP] + [inspect.getsource(f) for f in (
-        source_text, rag_prompt, worked_example, rag_replies, closed_book_replies, prompt_settings, generate_answers)]
-    prompts = hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
-    return f"ask_course_answers v2 {json.dumps(ANSWER_RECIPE)} questions {questions} prompts {prompts} | {_index_recipe()}"
+    inputs = answer_inputs()
+    prompts = [[rag_prompt(r["question"], h[:n], inputs["example"] if e else None) for r, h in zip(rows, hits)]
+               for n, e in prompt_settings()
+               for rows, hits in ((inputs["tune"], inputs["val_hits"]), (inputs["test"], inputs["test_hits"]),
+                                  (inputs["test"], inputs["bug_hits"]))]
+    prompts += [[rag_prompt(r["question"], [], inputs["example"] if e else None) for r in inputs["test"]]
+                for e in ANSWER_RECIPE["examples"]]
+    code = [inspect.getsource(f) for f in (rag_replies, closed_book_replies, prompt_settings, generate_answers,
+                                           score_replies, extract_answer, cite, _appears_in, reply_batch)]
+    digest = hashlib.sha256(json.dumps([SYSTEM, CLOSED_BOOK_SYSTEM, STOP, prompts, code]).encode()).hexdigest()
+    return f"ask_course_answers v3 {json.dumps(ANSWER_RECIPE)} chunk words {inputs['chunk_words']} prompts {digest[:16]}"
 
 
 register_derived("ask_course_answers", "SmolLM2-135M-Instruct's answers to the course questions with and without "
-                 "retrieval (module 12/03), keyed by the index, the questions and the prompts", _build_answers,
-                 _answers_recipe)
+                 "retrieval (module 12/03), keyed by every prompt they answer", _build_answers,
+                 _answers_recipe, requires=("ask_course_index",))
 
 
 def cached_answers() -> dict:
