@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shared.train.distill import distillation_loss, topk_distillation_loss
+from shared.train.distill import distillation_loss, fused_distillation_loss, topk_distillation_loss
 
 
 def reference(student, teacher, targets, T, alpha):
@@ -48,6 +48,30 @@ def test_topk_renormalises_the_teacher_and_ignores_padding():
     kl = (p * (p.log() - log_q)).sum(-1).mean()
     expected = 0.5 * T ** 2 * kl + 0.5 * F.cross_entropy(student[keep], targets[keep])
     torch.testing.assert_close(topk_distillation_loss(student, top.values, top.indices, targets, T, 0.5), expected)
+
+
+@pytest.mark.parametrize("T", [1.0, 2.0, 4.0])
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_fused_loss_has_the_loss_and_gradient_of_the_topk_loss(T, alpha):
+    """The loss `train_student` trains with: the same value, cross-entropy and gradient as
+    topk_distillation_loss; without teacher values, the same as F.cross_entropy."""
+    g = torch.Generator().manual_seed(4)
+    student = torch.randn(3, 5, 50, generator=g, dtype=torch.float64, requires_grad=True)
+    top = (3 * torch.randn(3, 5, 50, generator=g)).topk(7, dim=-1)
+    targets = torch.randint(50, (3, 5), generator=g)
+    loss, ce = topk_distillation_loss(student, top.values.half(), top.indices.int(), targets, T, alpha, return_ce=True)
+    (grad,) = torch.autograd.grad(2.5 * loss, student)
+    fused, fused_ce = fused_distillation_loss(student, targets, top.values.half(), top.indices.int(), T, alpha)
+    (fused_grad,) = torch.autograd.grad(2.5 * fused, student)
+    torch.testing.assert_close((fused, fused_ce), (loss, ce))
+    torch.testing.assert_close(fused_grad, grad)
+    hard, hard_ce = fused_distillation_loss(student, targets)
+    (hard_grad,) = torch.autograd.grad(hard, student)
+    reference = F.cross_entropy(student.flatten(0, 1), targets.flatten())
+    torch.testing.assert_close((hard.double(), hard_ce.double()), (reference, reference), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(hard_grad, torch.autograd.grad(reference, student)[0], rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="ignore_index"):
+        fused_distillation_loss(student, targets.masked_fill(targets == targets[0, 0], -100))
 
 
 def test_gradient_of_the_soft_term_is_scaled_back_by_t_squared():

@@ -9,7 +9,8 @@ The sweep trains the module's bench (`shared.train.byte_lm.ByteBench`) at severa
 AdamW, warmup then a *constant* learning rate scaled as sqrt(B) (the square-root rule for Adam), so
 that a run's loss after a number of steps or windows does not depend on how long the run was
 planned to be. Every run is evaluated on the same validation windows every `eval_every` training
-windows, and trains for max(token_budget / B, step_budget) steps: one set of curves answers "which
+windows, and trains for max(token_budget / B, step_budget) steps (the batch size whose noise scale is
+tracked: up to its last checkpoint, if that is later): one set of curves answers "which
 batch size at a fixed token budget" and "at a fixed step budget", and how many steps each batch size
 needs to reach a loss.
 
@@ -79,7 +80,7 @@ class BatchSweepConfig:
     n_head: int = 4
     n_embd: int = 64
     batch_sizes: tuple = (1, 2, 4, 8, 16, 32, 64, 128)   # windows per step
-    token_budget: int = 4096            # windows seen in the fixed-token comparison
+    token_budget: int = 2048            # windows seen in the fixed-token comparison
     step_budget: int = 128              # steps in the fixed-step comparison
     base_lr: float = 2e-3               # AdamW's rate at base_batch (notebook 01's choice) ...
     base_batch: int = 8                 # ... scaled as sqrt(B / base_batch) for the other batch sizes
@@ -98,7 +99,10 @@ class BatchSweepConfig:
         return self.base_lr * (batch_size / self.base_batch) ** 0.5
 
     def steps(self, batch_size: int) -> int:
-        return max(self.token_budget // batch_size, self.step_budget)
+        """max(token_budget / B, step_budget); the checkpoint batch size runs on to its last checkpoint,
+        where the noise scale is tracked (all its seeds, so that every batch size has one curve length)."""
+        steps = max(self.token_budget // batch_size, self.step_budget)
+        return max(steps, *self.checkpoint_steps) if batch_size == self.checkpoint_batch else steps
 
     def cache_name(self) -> str:
         return "batch_size_sweep" if self == BatchSweepConfig() else "batch_size_sweep_" + _hash(self)

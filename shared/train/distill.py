@@ -16,11 +16,15 @@ practical recipe keeps only its top-k logits: the teacher runs once, and trainin
 and k indices per token. `topk_distillation_loss` renormalises the teacher over its top k and scores
 the student's (full-vocabulary) log-probabilities there; with k = vocab it equals `distillation_loss`
 (tests/test_distill.py checks both against `torch.nn.functional.kl_div` on the same inputs).
+The students train with `fused_distillation_loss`: the same loss and gradient as the top-k loss, with
+the gradient written out so that the (tokens, vocab) logits are read a few times instead of going
+through several full-size intermediates (the vocabulary dominates a small student's step).
 
 `build` (the derived asset `distilled_students`) precomputes the teacher's top-k once, picks the
 temperature on validation text, then trains the same student with cross-entropy only and with
 distillation, for several seeds, on the same batches and steps.
 """
+import contextlib
 import hashlib
 import json
 import time
@@ -77,6 +81,63 @@ def topk_distillation_loss(student_logits, teacher_values, teacher_indices, targ
     return (loss, ce) if return_ce else loss
 
 
+class _FusedTopkDistillation(torch.autograd.Function):
+    """topk_distillation_loss (no ignored positions) with its gradient written out, so that the (N, V)
+    logits are read a few times instead of materialising several (N, V) intermediates (log-softmaxes,
+    the logits divided by T, zero-filled gathers) and their backward passes. Per row:
+        d loss / d s = (1 - alpha) (softmax(s) - onehot(y)) + alpha T (softmax(s / T) - p_topk)
+    (p_topk: the renormalised teacher scattered at its k token ids; the T^2 and the 1/T of the soft
+    term's gradient leave one T), divided by N. values/indices None: cross-entropy only (alpha = 0)."""
+
+    @staticmethod
+    def forward(ctx, s, y, values, indices, temperature: float, alpha: float):
+        lse = torch.logsumexp(s, dim=-1)                                        # (N,)
+        ce = (lse - s.gather(-1, y[:, None])[:, 0]).mean()
+        loss, p, lse_T = (1 - alpha) * ce, None, None
+        if values is not None:
+            lse_T = lse if temperature == 1 else torch.logsumexp(s / temperature, dim=-1)
+            log_p = F.log_softmax(values / temperature, dim=-1)                 # (N, k)
+            p = log_p.exp()
+            log_q = s.gather(-1, indices) / temperature - lse_T[:, None]       # (N, k): student at the k ids
+            kl = (p * (log_p - log_q)).sum(-1).mean()
+            loss = loss + alpha * temperature ** 2 * kl
+        ctx.save_for_backward(s, y, indices, lse, lse_T, p)
+        ctx.temperature, ctx.alpha, ctx.distil = temperature, alpha, values is not None
+        ctx.mark_non_differentiable(ce)
+        return loss, ce
+
+    @staticmethod
+    def backward(ctx, grad_loss, grad_ce):
+        s, y, indices, lse, lse_T, p = ctx.saved_tensors
+        T, alpha, n = ctx.temperature, ctx.alpha, s.shape[0]
+        hard, soft = (1 - alpha) / n, (alpha * T / n if ctx.distil else 0.0)
+        if ctx.distil and T != 1:
+            grad = (s - lse[:, None]).exp_().mul_(hard)                          # softmax(s), scaled
+            grad.add_((s / T).sub_(lse_T[:, None]).exp_(), alpha=soft)           # + softmax(s / T), scaled
+        else:
+            grad = (s - lse[:, None]).exp_().mul_(hard + soft)                   # T = 1: one softmax for both
+        grad.scatter_add_(-1, y[:, None], torch.full((n, 1), -hard, dtype=s.dtype, device=s.device))
+        if ctx.distil:
+            grad.scatter_add_(-1, indices, p.mul(-soft))
+        return grad.mul_(grad_loss), None, None, None, None, None
+
+
+def fused_distillation_loss(student_logits, targets, teacher_values=None, teacher_indices=None,
+                            temperature: float = 2.0, alpha: float = 0.5):
+    """(loss, cross-entropy) of topk_distillation_loss(..., return_ce=True), every target scored, in fewer
+    passes over the logits (what `train_student` trains with; tests/test_distill.py checks loss and
+    gradient against topk_distillation_loss). Without teacher values: the cross-entropy alone."""
+    s = student_logits.flatten(0, -2).float()                                   # (N, V)
+    y = targets.flatten()
+    if (y < 0).any():
+        raise ValueError("fused_distillation_loss scores every position: use topk_distillation_loss with ignore_index")
+    if teacher_values is None:
+        return _FusedTopkDistillation.apply(s, y, None, None, 1.0, 0.0)
+    v = teacher_values.flatten(0, -2).float()                                   # (N, k)
+    idx = teacher_indices.flatten(0, -2).long()                                 # (N, k)
+    return _FusedTopkDistillation.apply(s, y, v, idx, temperature, alpha)
+
+
 @torch.no_grad()
 def teacher_topk(teacher, inputs, k: int, batch_size: int = 8, progress: bool = False):
     """The teacher's k largest next-token logits at every position of `inputs` (n, T):
@@ -96,19 +157,19 @@ def teacher_topk(teacher, inputs, k: int, batch_size: int = 8, progress: bool = 
 @dataclass(frozen=True)
 class DistillRecipe:
     teacher: str | None = None      # load_causal_lm name (None: the offline SmolLM2-135M-Instruct)
-    train_tokens: int = 16_384      # training tokens (wikitext train), cut into windows
+    train_tokens: int = 8_192       # training tokens (wikitext train), cut into windows
     val_tokens: int = 4_096         # validation tokens (wikitext validation), for choosing the temperature
     block_size: int = 128           # tokens per window (student context)
     k: int = 32                     # teacher logits kept per token
     n_layer: int = 2                # student GPT
     n_head: int = 2
     n_embd: int = 64
-    batch_size: int = 4             # windows per step
-    steps: int = 120                # optimizer steps (the same for every student)
+    batch_size: int = 2             # windows per step
+    steps: int = 60                 # optimizer steps (the same for every student)
     lr: float = 3e-3                # peak AdamW learning rate (warmup, then cosine to lr / 10)
     weight_decay: float = 0.1
     alpha: float = 0.5              # weight of the soft (teacher) term
-    temperatures: tuple = (1.0, 2.0, 4.0)  # tried on validation with the first seed
+    temperatures: tuple = (1.0, 2.0)  # tried on validation with the first seed
     seeds: tuple = (0, 1, 2)
 
     def cache_name(self) -> str:
@@ -127,7 +188,7 @@ def recipe_string(recipe: DistillRecipe | None = None) -> str:
     from ..profile import active_profile
 
     recipe = recipe or DistillRecipe()
-    return f"distill v1 {fingerprint(recipe)} profile {active_profile().name}"
+    return f"distill v2 {fingerprint(recipe)} profile {active_profile().name}"
 
 
 def token_windows(tokenizer, texts: list[str], n_tokens: int, block_size: int) -> torch.Tensor:
@@ -160,13 +221,12 @@ def train_student(recipe: DistillRecipe, vocab_size: int, windows, seed: int, te
             group["lr"] = recipe.lr * cosine_with_warmup(step, recipe.steps // 10, recipe.steps, 0.1)
         rows = torch.randint(len(windows), (recipe.batch_size,), generator=generator)
         x, y = windows[rows, :-1].to(device), windows[rows, 1:].to(device)  # (B, T)
-        if temperature is None:
-            logits, loss = model(x, targets=y)                            # (B, T, V), cross-entropy
-            ce = loss
-        else:
-            logits, _ = model(x)
+        logits, _ = model(x)                                              # (B, T, V)
+        if temperature is None:                                           # cross-entropy only
+            loss, ce = fused_distillation_loss(logits, y)
+        else:                                                             # = topk_distillation_loss, fewer passes
             values, indices = (t[rows].to(device) for t in topk)          # (B, T, k)
-            loss, ce = topk_distillation_loss(logits, values, indices, y, temperature, recipe.alpha, return_ce=True)
+            loss, ce = fused_distillation_loss(logits, y, values, indices, temperature, recipe.alpha)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -205,15 +265,22 @@ def _train_one(recipe: DistillRecipe, out: str, name: str, seed: int, temperatur
     return {**log, "cpu_seconds": time.process_time() - cpu_start}
 
 
-def _in_processes(tasks: list[tuple], workers: int) -> list:
-    """_train_one(*task) for each task: in `workers` spawned processes on the CPU, in order on a GPU."""
+def _student_pool(workers: int):
+    """`workers` spawned processes on the CPU, kept for every student of a build (each start imports
+    torch and loads the teacher's top-k again); None on a GPU, where the students train in order."""
     if torch.cuda.is_available():
-        return [_train_one(*task) for task in tasks]
+        return contextlib.nullcontext(None)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_train_one, *zip(*tasks)))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _in_processes(tasks: list[tuple], pool) -> list:
+    """_train_one(*task) for each task: in the processes of `pool`, in order when it is None."""
+    if pool is None:
+        return [_train_one(*task) for task in tasks]
+    return list(pool.map(_train_one, *zip(*tasks)))
 
 
 def build(out: Path, recipe: DistillRecipe | None = None, workers: int = 3) -> None:
@@ -255,11 +322,12 @@ def build(out: Path, recipe: DistillRecipe | None = None, workers: int = 3) -> N
         first = recipe.seeds[0]
         sweep = [(recipe, str(out), f"kd_T{T:g}_seed{first}", first, T) for T in recipe.temperatures]
         hard = [(recipe, str(out), f"ce_seed{seed}", seed, None) for seed in recipe.seeds]
-        logs = dict(zip([t[2] for t in sweep + hard], _in_processes(sweep + hard, workers)))
-        temperature_val = {T: logs[f"kd_T{T:g}_seed{first}"]["val_loss"] for T in recipe.temperatures}
-        best_T = min(temperature_val, key=temperature_val.get)
-        soft = [(recipe, str(out), f"kd_seed{seed}", seed, best_T) for seed in recipe.seeds[1:]]
-        logs.update(zip([t[2] for t in soft], _in_processes(soft, workers)))
+        with _student_pool(workers) as pool:
+            logs = dict(zip([t[2] for t in sweep + hard], _in_processes(sweep + hard, pool)))
+            temperature_val = {T: logs[f"kd_T{T:g}_seed{first}"]["val_loss"] for T in recipe.temperatures}
+            best_T = min(temperature_val, key=temperature_val.get)
+            soft = [(recipe, str(out), f"kd_seed{seed}", seed, best_T) for seed in recipe.seeds[1:]]
+            logs.update(zip([t[2] for t in soft], _in_processes(soft, pool)))
         cpu_students = sum(log["cpu_seconds"] for log in logs.values())
         (out / f"kd_T{best_T:g}_seed{first}.pt").rename(out / f"kd_seed{first}.pt")
         logs[f"kd_seed{first}"] = logs[f"kd_T{best_T:g}_seed{first}"]
