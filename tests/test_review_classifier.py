@@ -3,6 +3,7 @@ outputs gives exactly the floats of the uncached model (a tiny random BERT), and
 way while training with dropout."""
 import copy
 
+import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
@@ -62,3 +63,10 @@ def test_no_reuse_while_training_with_dropout():
     model.eval()
     model(ids, attention_mask=mask)
     assert len(cache) == 1                                    # without dropout (eval) it is reused
+
+
+def test_trainable_blocks_are_refused():
+    model = tiny_bert(0.0)
+    model.base_model.encoder.layer[1].requires_grad_(True)
+    with pytest.raises(ValueError, match="must be frozen"):
+        reuse_frozen_outputs(model, 2, 0.0, {})

@@ -138,6 +138,9 @@ def reuse_frozen_outputs(model, frozen_layers: int, dropout: float, cache: dict)
     layers = list(model.base_model.encoder.layer[:frozen_layers])
     if not layers:
         return
+    if any(p.requires_grad for module in (model.base_model.embeddings, *layers) for p in module.parameters()):
+        raise ValueError(f"the embeddings and the first {frozen_layers} blocks must be frozen (requires_grad_(False), "
+                         "as load_classifier does): a cached output would cut their gradient")
     forwards = [layer.forward for layer in layers]           # the blocks' own forward methods
 
     def frozen_blocks(hidden_states, attention_mask=None, *args, **kwargs):
