@@ -94,4 +94,15 @@ def test_recipe_and_cache_names_follow_the_config():
     assert _cache_name("encoder", cfg, None) == "imdb_compare_minilm"
     assert _cache_name("encoder", cfg, "FacebookAI/roberta-base") != "imdb_compare_minilm"
     assert recipe("mlm", ComparisonConfig(n_train=768)) != recipe("mlm", cfg)
+
+
+def test_small_mlm_recipe_follows_the_pretrained_mlm(monkeypatch):
+    """A changed "mlm_tiny" recipe rebuilds the small-MLM comparison; the other kinds do not move."""
+    from shared.train import tiny_mlm
+
+    cfg = ComparisonConfig()
+    before = {kind: recipe(kind, cfg) for kind in ("encoder", "decoder", "mlm")}
+    monkeypatch.setattr(tiny_mlm, "recipe_string", lambda recipe=None: "tiny MLM changed")
+    assert recipe("mlm", cfg) != before["mlm"]
+    assert recipe("encoder", cfg) == before["encoder"] and recipe("decoder", cfg) == before["decoder"]
     assert cfg.classifier_config().truncation_side == "left"

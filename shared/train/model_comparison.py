@@ -68,10 +68,16 @@ class ComparisonConfig:
 
 
 def recipe(kind: str, cfg: ComparisonConfig, model: str | None = None) -> str:
-    """Changes whenever the run would: its kind, the config, the model and the profile."""
+    """Changes whenever the run would: its kind, the config, the model and the profile (and, for the
+    small MLM, the recipe of the pretrained "mlm_tiny" it starts from)."""
     from ..profile import active_profile
 
-    spec = json.dumps({"kind": kind, "model": model, **asdict(cfg), "profile": active_profile().name},
+    extra = {}
+    if kind == "mlm":
+        from .tiny_mlm import recipe_string
+
+        extra["pretrained"] = recipe_string()
+    spec = json.dumps({"kind": kind, "model": model, **asdict(cfg), "profile": active_profile().name, **extra},
                       sort_keys=True)
     return f"imdb comparison {kind} v1 sha256 " + hashlib.sha256(spec.encode()).hexdigest()[:16]
 

@@ -9,7 +9,7 @@ notebook 02, and the validation sweep that chose its tiny settings.
 Every setting of the tiny profile that changes accuracy (reviews x tokens per review, learning
 rate, dropout) was chosen on a **validation** split carved from IMDB's training reviews, never on
 the test reviews: `sweep` trains each candidate with two seeds and scores it on validation. It is
-the derived asset "imdb_classifier_sweep" (about 4 CPU minutes, built once by `journey assets`);
+the derived asset "imdb_classifier_sweep" (about 3 CPU minutes, built once by `journey assets`);
 the notebook shows its table and evaluates the chosen settings on the test reviews once.
 """
 import hashlib
@@ -126,14 +126,62 @@ SWEEP_SEEDS = (0, 1)
 N_VALIDATION = 200  # validation reviews (IMDB training reviews, never used for training)
 
 
-def validation_accuracy(cfg: ClassifierConfig, seed: int, output_dir: Path) -> float:
-    """Train `cfg` with `seed` and return its accuracy on the validation reviews."""
+def reuse_frozen_outputs(model, frozen_layers: int, dropout: float, cache: dict) -> None:
+    """Make the frozen lower blocks of `model` look their output up in `cache` (keyed by the exact
+    bytes of their input and attention mask, and the train/eval mode), computing it on a miss.
+
+    The frozen blocks are the same pre-trained weights in every sweep run, so the same batch gives
+    them the same input and hence the same output: the learning-rate candidates of one seed see the
+    same training batches, and every 128-token candidate predicts the same validation batches. The
+    result is exactly what the blocks compute (the same floats); only the repeats are skipped. Not
+    while training with dropout: then the blocks' output is random, and it is computed every time."""
+    layers = list(model.base_model.encoder.layer[:frozen_layers])
+    if not layers:
+        return
+    if any(p.requires_grad for module in (model.base_model.embeddings, *layers) for p in module.parameters()):
+        raise ValueError(f"the embeddings and the first {frozen_layers} blocks must be frozen (requires_grad_(False), "
+                         "as load_classifier does): a cached output would cut their gradient")
+    forwards = [layer.forward for layer in layers]           # the blocks' own forward methods
+
+    def frozen_blocks(hidden_states, attention_mask=None, *args, **kwargs):
+        if layers[0].training and dropout > 0:               # random masks: nothing to reuse
+            for forward in forwards:
+                hidden_states = forward(hidden_states, attention_mask, *args, **kwargs)
+            return hidden_states
+        key = (layers[0].training, _digest(hidden_states), None if attention_mask is None else _digest(attention_mask))
+        if key not in cache:
+            for forward in forwards:
+                hidden_states = forward(hidden_states, attention_mask, *args, **kwargs)
+            cache[key] = hidden_states                       # frozen: it carries no gradient
+        return cache[key]
+
+    layers[0].forward = frozen_blocks                        # runs all the frozen blocks...
+    for layer in layers[1:]:
+        layer.forward = lambda hidden_states, *args, **kwargs: hidden_states  # ...so these pass through
+
+
+def _digest(tensor) -> tuple:
+    """dtype, shape and a hash of the exact bytes of `tensor`."""
     import torch
 
-    splits = imdb_splits(cfg.n_train, N_VALIDATION, n_test=1, seed=0)  # data fixed; only training varies
+    data = tensor.detach().cpu().contiguous().view(-1)
+    return str(data.dtype), tuple(tensor.shape), hashlib.blake2b(data.view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def validation_accuracy(cfg: ClassifierConfig, seed: int, output_dir: Path, features=None,
+                        frozen_cache: dict | None = None) -> float:
+    """Train `cfg` with `seed` and return its accuracy on the validation reviews. A sweep passes the
+    tokenized `features` of an earlier run with the same reviews and tokenizer settings, and one
+    `frozen_cache` for all runs (`reuse_frozen_outputs`): the same floats, computed once."""
+    import torch
+
     torch.manual_seed(seed)  # the new head's initial weights
     model, tokenizer = load_classifier(cfg)
-    features = tokenize_reviews(splits, tokenizer)
+    if features is None:
+        splits = imdb_splits(cfg.n_train, N_VALIDATION, n_test=1, seed=0)  # data fixed; only training varies
+        features = tokenize_reviews(splits, tokenizer)
+    if frozen_cache is not None:
+        reuse_frozen_outputs(model, cfg.frozen_layers, cfg.dropout, frozen_cache)
     trainer = make_trainer(model, tokenizer, features, cfg, output_dir, seed)
     trainer.train()
     logits = trainer.predict(features["validation"]).predictions  # (n_validation, 2)
@@ -147,12 +195,18 @@ def sweep(out: Path) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same floats on any core count
     start = time.process_time()
+    features, frozen_cache, rows = {}, {}, []  # tokenized reviews by data settings; frozen blocks' outputs
     try:
         with torch.random.fork_rng():
-            rows = [{"candidate": name, "seed": seed, **asdict(replace(ClassifierConfig(), **changes)),
-                     "validation_accuracy": validation_accuracy(replace(ClassifierConfig(), **changes), seed,
-                                                                out / "trainer")}
-                    for name, changes in SWEEP.items() for seed in SWEEP_SEEDS]
+            for name, changes in SWEEP.items():
+                cfg = replace(ClassifierConfig(), **changes)
+                data = (cfg.model, cfg.n_train, cfg.max_length, cfg.truncation_side)
+                if data not in features:
+                    splits = imdb_splits(cfg.n_train, N_VALIDATION, n_test=1, seed=0)
+                    features[data] = tokenize_reviews(splits, load_classifier(cfg)[1])
+                for seed in SWEEP_SEEDS:
+                    accuracy = validation_accuracy(cfg, seed, out / "trainer", features[data], frozen_cache)
+                    rows.append({"candidate": name, "seed": seed, **asdict(cfg), "validation_accuracy": accuracy})
     finally:
         torch.set_num_threads(threads)
     shutil.rmtree(out / "trainer", ignore_errors=True)

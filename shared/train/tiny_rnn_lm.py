@@ -38,12 +38,12 @@ class RNNRecipe:
     dim: int = 128               # embedding = hidden size (tying needs them equal)
     layers: int = 1              # LSTM layers
     dropout: float = 0.3         # on the embeddings and the LSTM output
-    batch_size: int = 32         # parallel streams (rows)
+    batch_size: int = 16         # parallel streams (rows)
     bptt: int = 32               # truncated-BPTT window: tokens per step and row
     lr: float = 1e-2             # peak Adam learning rate
     min_lr_ratio: float = 0.05   # cosine decay of the learning rate to lr * min_lr_ratio at the last step
     clip: float = 1.0            # max global gradient norm
-    epochs: int = 8              # passes over the training stream
+    epochs: int = 5              # passes over the training stream
     seeds: tuple = (0, 1, 2)     # one LSTM per seed
 
     def cache_name(self) -> str:
