@@ -1,6 +1,6 @@
 """LoRA against full fine-tuning of a causal LM on instructions: the runs of module 7, notebook 01.
 
-    cfg = LoRASweepConfig()                    # the tiny profile's runs
+    cfg = SWEEP                                # the tiny profile's runs (a LoRASweepConfig)
     folder = sweep_dir(cfg)                    # trained once and cached (`journey assets` builds it)
     results = load_results(folder)             # run name -> measured numbers
     adapter = safetensors.torch.load_file(folder / "lora_r8_qv.safetensors")   # the main run's A and B
@@ -18,8 +18,8 @@ graded). Each run records what the notebook compares:
   keeps for it (`saved_tensors_hooks`); on a GPU also
   `torch.cuda.max_memory_allocated`.
 
-A step of SmolLM2-135M costs a few CPU seconds, so the tiny profile's runs (a few minutes in all)
-are the derived asset "lora_sweep_smollm2", built by `journey assets`.
+A step of SmolLM2-135M costs about a CPU second, so the tiny profile's runs (`SWEEP`, about three CPU
+minutes in all) are the derived asset "lora_sweep_smollm2", built by `journey assets`.
 """
 import hashlib
 import json
@@ -37,7 +37,8 @@ MLP = ("gate_proj", "up_proj", "down_proj")
 
 @dataclass
 class LoRASweepConfig:
-    """The runs of one sweep; the defaults are the tiny profile's cached sweep."""
+    """The runs of one sweep. The defaults are the tiny-profile protocol that module 7/02 shares
+    (`PEFTCompareConfig`); the tiny profile's own cached sweep is `SWEEP`, a cheaper budget of it."""
     model: str | None = None        # None: the profile's causal LM (tiny: SmolLM2-135M-Instruct)
     max_length: int = 80            # tokens per example: chat prompt + answer (answer cut to fit)
     max_prompt_tokens: int = 48     # keep instructions whose prompt leaves >= 32 answer tokens
@@ -309,16 +310,22 @@ def run_all(out: Path, cfg, prepare=prepare_lora) -> None:
     (out / "results.json").write_text(json.dumps({"config": asdict(cfg), "sizes": sizes, "runs": results}, indent=1))
 
 
+# The tiny profile's cached sweep (notebook 7/01): the default protocol at a build budget of about three CPU
+# minutes. Two examples per step (24 steps: the same number of updates), answers cut to fit 64 tokens (at
+# least 16 answer tokens; the same instructions), and ranks 1, 8, 64 (a factor 8 apart) on q_proj, v_proj.
+SWEEP = LoRASweepConfig(max_length=64, batch_size=2, ranks=(1, 8, 64))
+
+
 def build(out: Path, cfg: LoRASweepConfig | None = None) -> None:
     """The sweep: full fine-tuning and the LoRA runs (`LoRASweepConfig.runs`)."""
-    run_all(out, cfg or LoRASweepConfig())
+    run_all(out, cfg or SWEEP)
 
 
 def recipe(cfg: LoRASweepConfig | None = None) -> str:
     """Changes whenever the runs would: the config, and the profile (its data and base model)."""
     from ..profile import active_profile
 
-    cfg = cfg or LoRASweepConfig()
+    cfg = cfg or SWEEP
     config = json.dumps({**asdict(cfg), "profile": active_profile().name}, sort_keys=True, default=list)
     return "lora sweep v1 sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
 
@@ -333,6 +340,6 @@ def load_results(folder: Path) -> dict:
     return json.loads((Path(folder) / "results.json").read_text())
 
 
-ASSET = register_derived(LoRASweepConfig().cache_name(),
+ASSET = register_derived(SWEEP.cache_name(),
                          "LoRA vs full fine-tuning of SmolLM2-135M on instructions (shared.train.lora_finetune)",
-                         partial(build, cfg=LoRASweepConfig()), recipe)
+                         partial(build, cfg=SWEEP), recipe)
