@@ -86,3 +86,34 @@ def test_encode_pair_masks_the_prompt():
     answer = tokenizer.decode([i for i, m in zip(row["input_ids"], row["completion_mask"]) if m])
     assert answer == "Council approves bus lines.<|im_end|>"
     assert len(row["input_ids"]) == len(row["completion_mask"])
+
+
+def test_score_answers_runs_each_pair_once_and_matches_single_rows():
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from shared.models import model_source
+    from shared.train.dpo import completion_logps
+    from shared.train.preference_dpo import encode_pair, padded, score_answers
+
+    tokenizer = AutoTokenizer.from_pretrained(model_source("causal_lm"))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    docs = ["The council approved two bus lines.", "Rain is expected all week in the north."]
+    pairs = [(docs[0], "Council approves bus lines."), (docs[1], "Rain all week."), (docs[0], "Two new bus lines."),
+             (docs[0], "Council approves bus lines.")]                       # the last repeats the first
+    calls = []
+    hook = model.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape[0]),
+                                       with_kwargs=True)
+    logps, feats = score_answers(model, tokenizer, [d for d, _ in pairs], [a for _, a in pairs], 200, batch_size=2)
+    hook.remove()
+    assert sum(calls) == 3                                                   # three distinct pairs, each run once
+    assert logps[3] == logps[0] and torch.equal(feats[3], feats[0]) and feats.shape == (4, 32)
+    with torch.no_grad():
+        for (doc, answer), logp, feat in zip(pairs, logps, feats):          # one row at a time, no padding
+            ids, mask, completion = padded([encode_pair(tokenizer, doc, answer, 200)], tokenizer.pad_token_id)
+            assert logp == pytest.approx(completion_logps(model, ids, mask, completion).item(), abs=1e-4)
+            hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+            assert torch.allclose(feat, hidden[0, -1], atol=1e-5)

@@ -44,7 +44,7 @@ def llm_judge_probs(model, tokenizer, documents: list[str], firsts: list[str], s
         for start in range(0, len(texts), batch_size):
             inputs = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
                                add_special_tokens=False).to(model.device)
-            logits = model(**inputs).logits[:, -1, [ids[0][0], ids[1][0]]].float()   # (B, 2): "A", "B"
+            logits = model(**inputs, logits_to_keep=1).logits[:, -1, [ids[0][0], ids[1][0]]].float()   # (B, 2): "A", "B"
             probs += torch.softmax(logits, dim=-1)[:, 0].tolist()
     finally:
         tokenizer.padding_side = padding_side

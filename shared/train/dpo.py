@@ -25,11 +25,14 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
 
 
 def completion_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                     completion_mask: torch.Tensor) -> torch.Tensor:
+                     completion_mask: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
     """log pi(y|x): the summed log-probability of the completion tokens (completion_mask == 1), (B,).
 
-    input_ids, attention_mask, completion_mask: (B, T), prompt then completion, padded on the right."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]   # (B, T-1, V): predicts t+1
+    input_ids, attention_mask, completion_mask: (B, T), prompt then completion, padded on the right.
+    `logits`: the model's (B, T, V) output on these inputs, if the caller already ran it."""
+    if logits is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    logits = logits[:, :-1]                                                              # (B, T-1, V): predicts t+1
     logps = torch.log_softmax(logits.float(), dim=-1)
     token_logps = logps.gather(-1, input_ids[:, 1:, None]).squeeze(-1)                  # (B, T-1)
     return (token_logps * completion_mask[:, 1:]).sum(dim=1)                             # (B,)

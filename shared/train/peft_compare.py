@@ -15,7 +15,8 @@ full fine-tuning), for five methods that add or free a small number of weights:
 - `houlsby`: the course's bottleneck adapters after every attention output and MLP output
   (`shared.nn.adapters`, Houlsby et al., 2019; peft has none).
 
-Each trained model is also timed at inference: a forward pass of a fixed batch, against the base model.
+Each trained model is also timed at inference: a forward pass of a fixed batch of instruction prompts (what
+the model reads before it writes the first answer token), against the base model.
 """
 import hashlib
 import json
@@ -30,15 +31,26 @@ from .lora_finetune import LoRASweepConfig, collate, run_all
 
 @dataclass
 class PEFTCompareConfig(LoRASweepConfig):
-    """The comparison's runs; data, steps and evaluation as in `LoRASweepConfig`."""
+    """The comparison's runs with `lora_finetune`'s loop. The fields it reads are pinned here, so that a
+    change to the LoRA sweep's own budget does not silently change (and rebuild) this comparison."""
+    max_length: int = 80                  # tokens per example: chat prompt + answer (answer cut to fit)
+    max_prompt_tokens: int = 48           # keep instructions whose prompt leaves >= 32 answer tokens
+    n_validation: int = 20                # at most this many held-out validation answers (nothing is chosen on them)
+    n_test: int = 100                     # at most this many held-out test answers (every method is reported)
+    steps: int = 16                       # optimizer steps per method
+    batch_size: int = 4                   # examples per step
+    warmup_steps: int = 2                 # linear warmup, then linear decay to 0
+    eval_batch_size: int = 10
+    precision: str = "bf16"               # "bf16" (CPU), "fp16" (T4, with loss scaling), "fp32"
+    seed: int = 0
     lora_r: int = 8                       # LoRA rank on q_proj, v_proj (alpha = 2r)
     ia3_targets: tuple = ("k_proj", "v_proj", "down_proj")   # IA3's rescaled activations (the paper's choice)
     n_virtual_tokens: int = 10            # prefix / prompt length
     prompt_init_text: str = "Answer the instruction helpfully and accurately."  # prompt tuning's start
     bottleneck: int = 16                  # Houlsby adapter width m
     lrs: tuple = (("lora", 1e-3), ("ia3", 3e-3), ("prefix", 5e-3), ("prompt", 3e-2), ("houlsby", 1e-3))
-    latency_batch: int = 8                # examples in the timed inference batch
-    latency_repeats: int = 3              # timed forward passes (the fastest is kept)
+    latency_batch: int = 4                # prompts in the timed inference batch (the instructions, no answers)
+    latency_repeats: int = 2              # timed forward passes of each model, in turns (the fastest is kept)
 
     def cache_name(self) -> str:
         return "peft_compare_" + (self.model or "smollm2").replace("/", "_").lower()
@@ -108,24 +120,28 @@ def init_prefix_from_text(peft_model, tokenizer, text: str) -> None:
         peft_model.prompt_encoder[peft_model.active_adapter].embedding.weight.copy_(weight)
 
 
-def forward_seconds(model, batch, repeats: int) -> float:
-    """The fastest of `repeats` forward passes of `batch` (CPU time on a CPU, wall time on a GPU)."""
+def forward_seconds(models: dict, batch, repeats: int) -> dict:
+    """name -> the fastest of `repeats` forward passes of `batch` through that model (CPU time on a CPU,
+    wall time on a GPU). The models take turns, so a change in the machine's load hits them all alike; each
+    timed pass follows an untimed one of the same model."""
     import torch
 
-    cuda = next(model.parameters()).is_cuda
+    cuda = torch.cuda.is_available()
     clock = time.perf_counter if cuda else time.process_time
-    model.eval()
-    times = []
+    times = {name: [] for name in models}
     with torch.no_grad():
         for _ in range(repeats):
-            if cuda:
-                torch.cuda.synchronize()
-            start = clock()
-            model(**batch)
-            if cuda:
-                torch.cuda.synchronize()
-            times.append(clock() - start)
-    return min(times)
+            for name, model in models.items():
+                model.eval()
+                model(**batch)             # untimed: the first pass after another model's runs slower
+                if cuda:
+                    torch.cuda.synchronize()
+                start = clock()
+                model(**batch)
+                if cuda:
+                    torch.cuda.synchronize()
+                times[name].append(clock() - start)
+    return {name: min(t) for name, t in times.items()}
 
 
 def build(out: Path, cfg: PEFTCompareConfig | None = None) -> None:
@@ -152,10 +168,10 @@ def build(out: Path, cfg: PEFTCompareConfig | None = None) -> None:
         base, tokenizer = load_causal_lm(cfg.model, dtype=torch.float32)
         base.to(get_device())
         rows = tokenized_splits(tokenizer, cfg)["validation"][: cfg.latency_batch]
-        batch = {k: v.to(get_device()) for k, v in collate(rows, tokenizer.pad_token_id).items() if k != "labels"}
-        results["runs"]["base"]["forward_seconds"] = forward_seconds(base, batch, cfg.latency_repeats)
-        for name, model in trained.items():
-            results["runs"][name]["forward_seconds"] = forward_seconds(model, batch, cfg.latency_repeats)
+        prompts = [{"input_ids": r["input_ids"][:r["prompt_tokens"]], "labels": []} for r in rows]  # what inference reads
+        batch = {k: v.to(get_device()) for k, v in collate(prompts, tokenizer.pad_token_id).items() if k != "labels"}
+        for name, seconds in forward_seconds({"base": base, **trained}, batch, cfg.latency_repeats).items():
+            results["runs"][name]["forward_seconds"] = seconds
     finally:
         torch.set_num_threads(threads)
     (out / "results.json").write_text(json.dumps(results, indent=1))
@@ -165,8 +181,10 @@ def recipe(cfg: PEFTCompareConfig | None = None) -> str:
     from ..profile import active_profile
 
     cfg = cfg or PEFTCompareConfig()
-    config = json.dumps({**asdict(cfg), "profile": active_profile().name}, sort_keys=True, default=list)
-    return "peft compare v1 sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
+    unused = ("full_lr", "lora_lr", "alpha_over_r", "main_r", "ranks", "module_sets")   # the LoRA sweep's own runs
+    config = json.dumps({**{k: v for k, v in asdict(cfg).items() if k not in unused}, "profile": active_profile().name},
+                        sort_keys=True, default=list)
+    return "peft compare v7 sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
 
 
 def compare_dir(cfg: PEFTCompareConfig) -> Path:

@@ -8,12 +8,14 @@ The build (a few CPU minutes on SmolLM2-135M, so a derived asset):
 1. candidates: for each training prompt (a news lead from `summarization` train), the model samples one
    summary at each of `cfg.temperatures`; every two candidates of a prompt make a pair.
 2. judges, on the annotator-labelled pairs (`data/news_summary_preferences.jsonl`, validation prompts):
-   the metric judge and the LLM judge in both orders (`shared.infer.judge`); their Cohen's kappa with
-   the annotator's labels picks the judge that labels the training pairs (validation for the choice).
+   the metric judge and the LLM judge in both orders (`shared.infer.judge`; under bfloat16 autocast when
+   `precision` is "bf16"); their Cohen's kappa with the annotator's labels picks the judge that labels
+   the training pairs (validation for the choice).
 3. reward-model features: the frozen model's last hidden state at the last token of prompt + answer,
    for every training candidate, every annotator-labelled answer and every held-out output; the
    Bradley-Terry head on top is trained in the notebook (it takes a fraction of a second).
-4. DPO: `trl.DPOTrainer` with LoRA on the judge-labelled training pairs; before and after, the DPO
+4. DPO: `trl.DPOTrainer` with LoRA on the judge-labelled training pairs (mixed precision per `precision`;
+   no gradient checkpointing on a CPU, where memory is not the limit); before and after, the DPO
    loss, implicit-reward accuracy and margin on the annotator-labelled pairs (`shared.train.dpo`).
 5. held-out outputs: greedy summaries of the starting model and the DPO model for `cfg.n_eval_prompts`
    test leads, for the win rate (scored in the notebook by the reward model and the judges).
@@ -48,7 +50,8 @@ class PreferenceConfig:
     beta: float = 0.1                   # DPO's KL strength
     lora_r: int = 8                     # LoRA rank on q_proj, v_proj (alpha = 2r)
     max_length: int = 160               # tokens of prompt + answer in DPO
-    precision: str = "fp32"             # "fp32" (CPU), "fp16" (T4)
+    gradient_checkpointing: bool = False    # recompute activations in the backward pass: less memory (a T4), one more forward
+    precision: str = "bf16"             # "bf16" (CPU: DPO training and the LLM judge), "fp16" (T4: DPO training), "fp32"
     seed: int = 0
 
     def cache_name(self) -> str:
@@ -121,39 +124,47 @@ def padded(rows: list[dict], pad_id: int):
             torch.tensor([pad(r["completion_mask"], 0) for r in rows]))
 
 
-def answer_logps(model, tokenizer, documents: list[str], answers: list[str], max_length: int,
-                 batch_size: int = 8) -> list[float]:
-    """log pi(answer | chat prompt of document), summed over the answer's tokens."""
+def score_answers(model, tokenizer, documents: list[str], answers: list[str], max_length: int,
+                  batch_size: int = 8, logps: bool = True, features: bool = True):
+    """One forward pass per distinct (document, answer) gives both scores the build needs:
+    - log pi(answer | chat prompt of document), summed over the answer's tokens (a list, or None);
+    - the last hidden state at the last token of prompt + answer + end of turn, (N, d) (or None).
+    A pair that repeats (every candidate is in two training pairs) runs once."""
     import torch
 
     from .dpo import completion_logps
 
-    rows = [encode_pair(tokenizer, d, a, max_length) for d, a in zip(documents, answers)]
-    out = []
+    distinct = list(dict.fromkeys(zip(documents, answers)))                    # first-seen order
+    rows = [encode_pair(tokenizer, d, a, max_length) for d, a in distinct]
+    out_logps, feats = [], []
     model.eval()
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
             ids, mask, completion = (t.to(model.device) for t in padded(rows[start:start + batch_size],
                                                                           tokenizer.pad_token_id))
-            out += completion_logps(model, ids, mask, completion).tolist()
-    return out
+            if logps:
+                out = model(input_ids=ids, attention_mask=mask, output_hidden_states=features)
+                out_logps += completion_logps(model, ids, mask, completion, logits=out.logits).tolist()
+            else:                                                      # no logits needed: only the last one
+                out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1)
+            if features:
+                hidden = out.hidden_states[-1]                                                 # (B, T, d)
+                last = mask.sum(dim=1) - 1                                                     # (B,)
+                feats.append(hidden[torch.arange(len(ids)), last].float().cpu())
+    index = [{pair: i for i, pair in enumerate(distinct)}[pair] for pair in zip(documents, answers)]
+    return ([out_logps[i] for i in index] if logps else None), (torch.cat(feats)[index] if features else None)
+
+
+def answer_logps(model, tokenizer, documents: list[str], answers: list[str], max_length: int,
+                 batch_size: int = 8) -> list[float]:
+    """log pi(answer | chat prompt of document), summed over the answer's tokens."""
+    return score_answers(model, tokenizer, documents, answers, max_length, batch_size, features=False)[0]
 
 
 def reward_features(model, tokenizer, documents: list[str], answers: list[str], max_length: int,
                     batch_size: int = 8):
     """The frozen model's last hidden state at the last token of prompt + answer + end of turn: (N, d)."""
-    import torch
-
-    rows = [encode_pair(tokenizer, d, a, max_length) for d, a in zip(documents, answers)]
-    feats = []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            ids, mask, _ = (t.to(model.device) for t in padded(rows[start:start + batch_size], tokenizer.pad_token_id))
-            hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]  # (B, T, d)
-            last = mask.sum(dim=1) - 1                                                                     # (B,)
-            feats.append(hidden[torch.arange(len(ids)), last].float().cpu())
-    return torch.cat(feats)
+    return score_answers(model, tokenizer, documents, answers, max_length, batch_size, logps=False)[1]
 
 
 def candidate_pairs(prompt_rows: list[dict], candidates: list[list[str]], temperatures) -> list[dict]:
@@ -179,22 +190,30 @@ def preference_rows(pairs: list[dict], labels: list[str]) -> list[dict]:
     return rows
 
 
-def dpo_scores(policy, tokenizer, pairs: list[dict], labels: list[str], cfg, reference_logps=None):
+def dpo_scores(policy, tokenizer, pairs: list[dict], labels: list[str], cfg, reference_logps=None,
+               pair_logps=None):
     """On the non-tie labelled pairs: DPO loss, implicit-reward accuracy and mean margin of `policy`
     against the reference, and the accuracy of the reference's own likelihood as a judge.
 
     `reference_logps`: the reference's (chosen, rejected) log-probs, as returned by the call on the
-    reference itself (None: `policy` is the reference). Returns (scores, `policy`'s log-probs)."""
+    reference itself (None: `policy` is the reference). `pair_logps`: `policy`'s log-probs of every
+    pair's a and b answers, if already computed (else computed here).
+    Returns (scores, `policy`'s log-probs)."""
     import torch
 
     from .dpo import dpo_loss
 
-    kept = [(p, lab) for p, lab in zip(pairs, labels) if lab != "tie"]
-    docs = [p["document"] for p, _ in kept]
-    chosen = [p["a"] if lab == "A" else p["b"] for p, lab in kept]
-    rejected = [p["b"] if lab == "A" else p["a"] for p, lab in kept]
-    pc = torch.tensor(answer_logps(policy, tokenizer, docs, chosen, cfg.max_length))
-    pr = torch.tensor(answer_logps(policy, tokenizer, docs, rejected, cfg.max_length))
+    kept = [i for i, lab in enumerate(labels) if lab != "tie"]
+    chosen = [pairs[i]["a"] if labels[i] == "A" else pairs[i]["b"] for i in kept]
+    rejected = [pairs[i]["b"] if labels[i] == "A" else pairs[i]["a"] for i in kept]
+    if pair_logps is None:
+        logps = answer_logps(policy, tokenizer, [pairs[i]["document"] for i in kept] * 2, chosen + rejected,
+                             cfg.max_length)
+    else:
+        by_answer = dict(zip([(p["document"], p["a"]) for p in pairs] + [(p["document"], p["b"]) for p in pairs],
+                             pair_logps))
+        logps = [by_answer[pairs[i]["document"], y] for i, y in zip(kept * 2, chosen + rejected)]
+    pc, pr = torch.tensor(logps[:len(kept)]), torch.tensor(logps[len(kept):])
     ref_c, ref_r = reference_logps if reference_logps is not None else (pc, pr)
     loss, rc, rr = dpo_loss(pc, pr, ref_c, ref_r, beta=cfg.beta)
     return {"n": len(kept), "dpo_loss": loss.item(), "reward_accuracy": (rc > rr).float().mean().item(),
@@ -205,6 +224,7 @@ def dpo_scores(policy, tokenizer, pairs: list[dict], labels: list[str], cfg, ref
 
 def train_dpo(model, tokenizer, rows: list[dict], cfg, out: Path):
     """LoRA + `trl.DPOTrainer` on `rows`; returns (the trained peft model, its log history)."""
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
@@ -212,8 +232,9 @@ def train_dpo(model, tokenizer, rows: list[dict], cfg, out: Path):
     args = DPOConfig(output_dir=str(out / "dpo_run"), per_device_train_batch_size=cfg.dpo_batch_size,
                      max_steps=cfg.dpo_steps, learning_rate=cfg.dpo_lr, lr_scheduler_type="linear", warmup_steps=0,
                      beta=cfg.beta, max_length=cfg.max_length, logging_steps=1, report_to=[], save_strategy="no",
-                     seed=cfg.seed, data_seed=cfg.seed, fp16=cfg.precision == "fp16", bf16=False,
-                     disable_tqdm=True, dataloader_num_workers=0)
+                     seed=cfg.seed, data_seed=cfg.seed, fp16=cfg.precision == "fp16", bf16=cfg.precision == "bf16",
+                     disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=cfg.gradient_checkpointing,
+                     use_cpu=not torch.cuda.is_available())                 # transformers wants it for bf16 on a CPU
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
                       task_type="CAUSAL_LM")
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
@@ -237,6 +258,9 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
     from ..utils import get_device
 
     cfg = cfg or PreferenceConfig()
+    # bf16: the LLM judge's long prompts (only its P(A) vs P(B) is read) under bfloat16 autocast on a CPU
+    judge_autocast = partial(torch.autocast, "cpu", dtype=torch.bfloat16,
+                             enabled=cfg.precision == "bf16" and not torch.cuda.is_available())
     threads = torch.get_num_threads()
     if not torch.cuda.is_available():
         torch.set_num_threads(1)                                    # the same floats on any core count
@@ -261,8 +285,9 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
         start = time.process_time()
         labelled = annotator_labels()
         docs = [p["document"] for p in labelled]
-        p_first = llm_judge_probs(model, tokenizer, docs, [p["a"] for p in labelled], [p["b"] for p in labelled])
-        p_swapped = llm_judge_probs(model, tokenizer, docs, [p["b"] for p in labelled], [p["a"] for p in labelled])
+        with judge_autocast():
+            p_first = llm_judge_probs(model, tokenizer, docs, [p["a"] for p in labelled], [p["b"] for p in labelled])
+            p_swapped = llm_judge_probs(model, tokenizer, docs, [p["b"] for p in labelled], [p["a"] for p in labelled])
         annotator = [p["label"] for p in labelled]
         judges = {"metric": [metric_judge(p["a"], p["b"], p["reference"], cfg.tie_margin) for p in labelled],
                   "llm": [swap_consistent_label(f, 1 - s) for f, s in zip(p_first, p_swapped)]}
@@ -272,31 +297,37 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
             train_labels = [metric_judge(p["a"], p["b"], p["reference"], cfg.tie_margin) for p in train_pairs]
         else:
             docs_t = [p["document"] for p in train_pairs]
-            f = llm_judge_probs(model, tokenizer, docs_t, [p["a"] for p in train_pairs], [p["b"] for p in train_pairs])
-            s = llm_judge_probs(model, tokenizer, docs_t, [p["b"] for p in train_pairs], [p["a"] for p in train_pairs])
+            with judge_autocast():
+                f = llm_judge_probs(model, tokenizer, docs_t, [p["a"] for p in train_pairs], [p["b"] for p in train_pairs])
+                s = llm_judge_probs(model, tokenizer, docs_t, [p["b"] for p in train_pairs], [p["a"] for p in train_pairs])
             train_labels = [swap_consistent_label(x, 1 - y) for x, y in zip(f, s)]
         seconds["judges"] = time.process_time() - start
         # 3. reward-model features of every answer the notebook scores
         start = time.process_time()
-        features = {
-            "train_a": reward_features(model, tokenizer, [p["document"] for p in train_pairs],
-                                       [p["a"] for p in train_pairs], cfg.max_length),
-            "train_b": reward_features(model, tokenizer, [p["document"] for p in train_pairs],
-                                       [p["b"] for p in train_pairs], cfg.max_length),
-            "labelled_a": reward_features(model, tokenizer, docs, [p["a"] for p in labelled], cfg.max_length),
-            "labelled_b": reward_features(model, tokenizer, docs, [p["b"] for p in labelled], cfg.max_length)}
+        features = {}
+        both = reward_features(model, tokenizer, [p["document"] for p in train_pairs] * 2,
+                               [p["a"] for p in train_pairs] + [p["b"] for p in train_pairs], cfg.max_length)
+        features["train_a"], features["train_b"] = both[:len(train_pairs)], both[len(train_pairs):]
+        # the labelled answers: features and the starting model's log-probs (for DPO's scores) in one pass
+        labelled_logps, both = score_answers(model, tokenizer, docs * 2, [p["a"] for p in labelled]
+                                             + [p["b"] for p in labelled], cfg.max_length)
+        features["labelled_a"], features["labelled_b"] = both[:len(labelled)], both[len(labelled):]
         seconds["reward_features"] = time.process_time() - start
         # 4. DPO with LoRA; scores on the annotator-labelled pairs before and after
         start = time.process_time()
-        before, reference_logps = dpo_scores(model, tokenizer, labelled, annotator, cfg)
+        before, reference_logps = dpo_scores(model, tokenizer, labelled, annotator, cfg, pair_logps=labelled_logps)
         base_outputs = sample_summaries(model, tokenizer, [r["document"] for r in eval_rows], None,
                                         cfg.max_new_tokens, cfg.seed)
+        seconds["dpo_before"] = time.process_time() - start
+        start = time.process_time()
         rows = preference_rows(train_pairs, train_labels)
         policy, history = train_dpo(model, tokenizer, rows, cfg, out)
+        seconds["dpo_train"] = time.process_time() - start
+        start = time.process_time()
         policy.eval()
         merged = policy.merge_and_unload()                          # plain weights: inference at no extra cost
         after, _ = dpo_scores(merged, tokenizer, labelled, annotator, cfg, reference_logps)
-        seconds["dpo"] = time.process_time() - start
+        seconds["dpo_after"] = time.process_time() - start
         # 5. held-out outputs of both models, and their features for the reward model
         start = time.process_time()
         dpo_outputs = sample_summaries(merged, tokenizer, [r["document"] for r in eval_rows], None,
@@ -310,8 +341,9 @@ def build(out: Path, cfg: PreferenceConfig | None = None) -> None:
         eval_docs = [r["document"] for r in eval_rows]
         features["eval_base"] = reward_features(reference, tokenizer, eval_docs, base_outputs, cfg.max_length)
         features["eval_dpo"] = reward_features(reference, tokenizer, eval_docs, dpo_outputs, cfg.max_length)
-        pb = llm_judge_probs(reference, tokenizer, eval_docs, dpo_outputs, base_outputs)   # DPO shown as A
-        ps = llm_judge_probs(reference, tokenizer, eval_docs, base_outputs, dpo_outputs)   # DPO shown as B
+        with judge_autocast():
+            pb = llm_judge_probs(reference, tokenizer, eval_docs, dpo_outputs, base_outputs)   # DPO shown as A
+            ps = llm_judge_probs(reference, tokenizer, eval_docs, base_outputs, dpo_outputs)   # DPO shown as B
         seconds["eval"] = time.process_time() - start
     finally:
         torch.set_num_threads(threads)
@@ -338,7 +370,7 @@ def recipe(cfg: PreferenceConfig | None = None) -> str:
     labels = hashlib.sha256((data_dir() / LABELS_FILE).read_bytes()).hexdigest()
     config = json.dumps({**asdict(cfg), "profile": active_profile().name, "labels": labels}, sort_keys=True,
                         default=list)
-    return "preference dpo v1 sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
+    return "preference dpo v3 sha256 " + hashlib.sha256(config.encode()).hexdigest()[:16]
 
 
 def preference_dir(cfg: PreferenceConfig) -> Path:
